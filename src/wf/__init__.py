@@ -1,0 +1,54 @@
+"""wf: durable workflows with Dapr's Python workflow API, on a bundled SQLite engine or over HTTP.
+
+A Dapr workflow module ports by changing its import: `import dapr.ext.workflow as wf` becomes
+`import wf`. Names are re-exported lazily so that `import wf` (and the CLI's start-up) stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "WorkflowRuntime": "wf.engine.runtime",
+    "DaprWorkflowContext": "wf.engine.context",
+    "WorkflowActivityContext": "wf.engine.context",
+    "RetryPolicy": "wf.engine.context",
+    "Task": "wf.engine.context",
+    "when_all": "wf.engine.context",
+    "when_any": "wf.engine.context",
+    "WorkflowClient": "wf.client",
+    "DaprWorkflowClient": "wf.client",
+    "WorkflowState": "wf.model",
+    "WorkflowStatus": "wf.model",
+    "HistoryEvent": "wf.model",
+    "FailureDetails": "wf.model",
+    "ListFilter": "wf.model",
+    "WfError": "wf.model",
+    "NotFoundError": "wf.model",
+    "InvalidStateError": "wf.model",
+    "AlreadyExistsError": "wf.model",
+    "InvalidArgumentError": "wf.model",
+    "StoreError": "wf.model",
+    "UnsupportedError": "wf.model",
+    "WorkflowFailedError": "wf.model",
+    "NonDeterminismError": "wf.model",
+    "TaskFailedError": "wf.model",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wf' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,86 @@
+"""The Backend protocol: every CLI command and WorkflowClient method is written against it.
+
+Payloads cross this boundary as JSON text (never Python objects): the CLI passes what the user
+typed, the client serializes, and each engine stores or sends the text as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from wf.model import HistoryEvent, ListFilter, WorkflowState
+
+IF_EXISTS_CHOICES = ("return", "error", "replace")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine offers beyond Dapr's core workflow API."""
+
+    engine: str  # "local", "wf-serve", "dapr"
+    list: bool = True
+    history: bool = True
+    bulk_purge: bool = True
+
+
+class Backend(Protocol):
+    app_id: str
+
+    def capabilities(self) -> Capabilities: ...
+
+    def start(
+        self,
+        name: str,
+        *,
+        input: str | None = None,
+        instance_id: str | None = None,
+        start_at: datetime | None = None,
+        if_exists: str = "return",
+    ) -> str:
+        """Schedule a new instance; returns its id. See DESIGN.md 'Start' for if_exists."""
+
+    def get(self, instance_id: str, *, fetch_payloads: bool = True) -> WorkflowState | None: ...
+
+    def raise_event(self, instance_id: str, event_name: str, data: str | None = None) -> None: ...
+
+    def suspend(self, instance_id: str, reason: str | None = None) -> None: ...
+
+    def resume(self, instance_id: str, reason: str | None = None) -> None: ...
+
+    def terminate(self, instance_id: str, output: str | None = None, recursive: bool = True) -> None: ...
+
+    def purge(self, instance_id: str, *, recursive: bool = True, force: bool = False) -> int:
+        """Delete one instance (and its children); returns how many instances were deleted."""
+
+    def list(
+        self, flt: ListFilter | None = None, *, limit: int | None = None, fetch_payloads: bool = False
+    ) -> Iterator[WorkflowState]:
+        """Newest first; streams, so a million rows cost flat memory."""
+
+    def history(self, instance_id: str) -> list[HistoryEvent]: ...
+
+    def purge_many(
+        self,
+        flt: ListFilter,
+        *,
+        force: bool = False,
+        dry_run: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Bulk purge of terminal instances matching flt (any state with force), in short batches.
+        progress(n) is called after each batch with the number deleted in it. Returns the total
+        (with dry_run, the number that would be deleted)."""
+
+    def count(self, flt: ListFilter) -> int:
+        """How many instances a bulk purge with this filter would select (for the confirmation)."""
+
+    def wait(
+        self, instance_id: str, *, until: str = "completion", timeout: float | None = None, fetch_payloads: bool = True
+    ) -> WorkflowState:
+        """Block until the instance started ("start") or reached a terminal state ("completion").
+        Raises TimeoutError when timeout (seconds; None or 0 = for ever) passes, NotFoundError."""
+
+    def close(self) -> None: ...

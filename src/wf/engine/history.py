@@ -1,0 +1,99 @@
+"""History events of the local engine and their JSON form.
+
+A history is the append-only list of Events of one execution of an instance. The same Event type
+also travels through the inbox (new events not yet applied), so a message becomes history as it is.
+Each event's JSON keeps only the fields that are set, which keeps the store small.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from wf.model import FailureDetails, HistoryEvent, utc_from_ts
+
+# Event types, with Dapr's (durabletask's) names.
+EXECUTION_STARTED = "ExecutionStarted"
+EXECUTION_COMPLETED = "ExecutionCompleted"
+EXECUTION_FAILED = "ExecutionFailed"
+EXECUTION_TERMINATED = "ExecutionTerminated"
+EXECUTION_SUSPENDED = "ExecutionSuspended"
+EXECUTION_RESUMED = "ExecutionResumed"
+CONTINUE_AS_NEW = "ContinueAsNew"
+TASK_SCHEDULED = "TaskScheduled"
+TASK_COMPLETED = "TaskCompleted"
+TASK_FAILED = "TaskFailed"
+TIMER_CREATED = "TimerCreated"
+TIMER_FIRED = "TimerFired"
+EVENT_RAISED = "EventRaised"
+CHILD_WORKFLOW_CREATED = "ChildWorkflowCreated"
+CHILD_WORKFLOW_COMPLETED = "ChildWorkflowCompleted"
+CHILD_WORKFLOW_FAILED = "ChildWorkflowFailed"
+
+# Events a workflow schedules (they carry an event_id that completions refer to).
+SCHEDULING_TYPES = frozenset({TASK_SCHEDULED, TIMER_CREATED, CHILD_WORKFLOW_CREATED})
+ALL_TYPES = frozenset(
+    {
+        EXECUTION_STARTED,
+        EXECUTION_COMPLETED,
+        EXECUTION_FAILED,
+        EXECUTION_TERMINATED,
+        EXECUTION_SUSPENDED,
+        EXECUTION_RESUMED,
+        CONTINUE_AS_NEW,
+        TASK_SCHEDULED,
+        TASK_COMPLETED,
+        TASK_FAILED,
+        TIMER_CREATED,
+        TIMER_FIRED,
+        EVENT_RAISED,
+        CHILD_WORKFLOW_CREATED,
+        CHILD_WORKFLOW_COMPLETED,
+        CHILD_WORKFLOW_FAILED,
+    }
+)
+
+_FIELDS = ("type", "ts", "event_id", "name", "task_id", "data", "failure", "extra")
+
+
+@dataclass(slots=True)
+class Event:
+    type: str
+    ts: float  # seconds since the epoch, UTC
+    event_id: int = -1  # the sequence number of a scheduling event; -1 otherwise
+    name: str | None = None  # activity, workflow, timer or external event name
+    task_id: int | None = None  # on a completion: the event_id of what it completes
+    data: str | None = None  # JSON text
+    failure: dict[str, Any] | None = None  # FailureDetails.to_dict()
+    extra: dict[str, Any] | None = None  # fire_at, instance_id of a child, reason, parent...
+
+    def to_json(self) -> str:
+        d: dict[str, Any] = {"type": self.type, "ts": self.ts}
+        if self.event_id != -1:
+            d["event_id"] = self.event_id
+        for key in ("name", "task_id", "data", "failure", "extra"):
+            value = getattr(self, key)
+            if value is not None:
+                d[key] = value
+        return json.dumps(d, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Event":
+        d = json.loads(text)
+        return cls(**{k: d[k] for k in _FIELDS if k in d})
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return (self.extra or {}).get(key, default)
+
+    def to_history_event(self) -> HistoryEvent:
+        return HistoryEvent(
+            event_id=self.event_id,
+            event_type=self.type,
+            timestamp=utc_from_ts(self.ts),
+            name=self.name,
+            task_scheduled_id=self.task_id,
+            data=self.data,
+            failure_details=FailureDetails.from_dict(self.failure),
+            extra=dict(self.extra or {}),
+        )

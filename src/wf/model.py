@@ -1,0 +1,254 @@
+"""The shared vocabulary of wf: statuses, states, history events, filters and errors.
+
+Everything here is plain data with no I/O, so every layer (engine, backends, client, CLI, server)
+can import it cheaply.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+INSTANCE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+DEFAULT_APP_ID = "default"
+
+
+class WorkflowStatus(enum.Enum):
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    CONTINUED_AS_NEW = "CONTINUED_AS_NEW"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+    TERMINATED = "TERMINATED"
+    PENDING = "PENDING"
+    SUSPENDED = "SUSPENDED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+    @classmethod
+    def parse(cls, text: str) -> "WorkflowStatus":
+        """Case-insensitive lookup that names the valid choices when it fails."""
+        key = text.strip().upper().replace("-", "_")
+        if key == "CANCELLED":
+            key = "CANCELED"
+        try:
+            return cls[key]
+        except KeyError:
+            names = ", ".join(s.value for s in cls)
+            raise InvalidArgumentError(f"unknown status {text!r}; expected one of {names}") from None
+
+    def __str__(self) -> str:  # print(state.runtime_status) shows RUNNING, not WorkflowStatus.RUNNING
+        return self.value
+
+
+TERMINAL_STATUSES = frozenset(
+    {WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.TERMINATED, WorkflowStatus.CANCELED}
+)
+
+
+def utc_from_ts(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def rfc3339(dt: datetime | None) -> str | None:
+    """RFC 3339 UTC with millisecond precision and a Z suffix: the one time format of every output."""
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class FailureDetails:
+    message: str
+    error_type: str
+    stack_trace: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"message": self.message, "error_type": self.error_type, "stack_trace": self.stack_trace}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "FailureDetails | None":
+        if not d:
+            return None
+        return cls(d.get("message", ""), d.get("error_type", "Error"), d.get("stack_trace"))
+
+
+@dataclass
+class WorkflowState:
+    """What get_workflow_state returns; the fields of Dapr's WorkflowState."""
+
+    instance_id: str
+    name: str
+    runtime_status: WorkflowStatus
+    created_at: datetime
+    last_updated_at: datetime
+    serialized_input: str | None = None
+    serialized_output: str | None = None
+    serialized_custom_status: str | None = None
+    failure_details: FailureDetails | None = None
+    app_id: str = DEFAULT_APP_ID
+    completed_at: datetime | None = None
+    parent_instance_id: str | None = None
+
+    def raise_if_failed(self) -> None:
+        if self.failure_details is not None:
+            raise WorkflowFailedError(
+                f"workflow {self.instance_id!r} failed: {self.failure_details.message}", self.failure_details
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON form used by `-o json` and the server; keys never change meaning."""
+        return {
+            "instance_id": self.instance_id,
+            "name": self.name,
+            "app_id": self.app_id,
+            "runtime_status": self.runtime_status.value,
+            "created_at": rfc3339(self.created_at),
+            "last_updated_at": rfc3339(self.last_updated_at),
+            "completed_at": rfc3339(self.completed_at),
+            "parent_instance_id": self.parent_instance_id,
+            "serialized_input": self.serialized_input,
+            "serialized_output": self.serialized_output,
+            "serialized_custom_status": self.serialized_custom_status,
+            "failure_details": self.failure_details.to_dict() if self.failure_details else None,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+
+@dataclass
+class HistoryEvent:
+    """One event of an instance's history, in the shape of the Dapr SDK's get_workflow_history."""
+
+    event_id: int
+    event_type: str
+    timestamp: datetime
+    name: str | None = None
+    task_scheduled_id: int | None = None
+    data: str | None = None  # JSON text: the input, result or event payload
+    failure_details: FailureDetails | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # fire_at, instance_id of a child, reason...
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "timestamp": rfc3339(self.timestamp),
+            "name": self.name,
+            "task_scheduled_id": self.task_scheduled_id,
+            "data": self.data,
+            "failure_details": self.failure_details.to_dict() if self.failure_details else None,
+            **({"extra": self.extra} if self.extra else {}),
+        }
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """Selection for list_workflows and bulk purge; None means 'any'."""
+
+    statuses: tuple[WorkflowStatus, ...] | None = None
+    name: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    completed_before: datetime | None = None  # bulk purge's older_than: counted from the terminal time
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+
+class WfError(Exception):
+    """Base of every error wf reports to a user; `exit_code` is the CLI's."""
+
+    exit_code = 1
+    code = "ERR_INTERNAL"
+
+
+class NotFoundError(WfError):
+    code = "ERR_INSTANCE_ID_NOT_FOUND"
+
+
+class InvalidStateError(WfError):
+    """The operation cannot apply to the instance in its current state."""
+
+    code = "ERR_INVALID_STATE"
+
+
+class AlreadyExistsError(WfError):
+    code = "ERR_INSTANCE_ID_ALREADY_EXISTS"
+
+
+class InvalidArgumentError(WfError):
+    """Bad input from the caller: an id, a status, a JSON payload, a duration."""
+
+    exit_code = 2
+    code = "ERR_MALFORMED_REQUEST"
+
+
+class StoreError(WfError):
+    """The store cannot be opened or used: corrupt, unreadable, from a newer wf."""
+
+    code = "ERR_STORE"
+
+
+class UnsupportedError(WfError):
+    """The engine does not offer this operation (a Dapr sidecar has no list, for instance)."""
+
+    code = "ERR_NOT_SUPPORTED"
+
+
+class ConnectionFailedError(WfError):
+    code = "ERR_UNREACHABLE"
+
+
+class AuthError(WfError):
+    code = "ERR_UNAUTHORIZED"
+
+
+class WorkflowFailedError(WfError):
+    def __init__(self, message: str, details: FailureDetails | None = None):
+        super().__init__(message)
+        self.failure_details = details
+
+
+class NonDeterminismError(Exception):
+    """A replay scheduled different work than the history recorded."""
+
+
+class TaskFailedError(Exception):
+    """Raised inside a workflow when an activity or child workflow it awaits has failed."""
+
+    def __init__(self, message: str, details: FailureDetails):
+        super().__init__(message)
+        self.details = details
+
+    @property
+    def failure_details(self) -> FailureDetails:
+        return self.details
+
+
+def validate_instance_id(instance_id: str) -> str:
+    if not isinstance(instance_id, str) or not INSTANCE_ID_RE.match(instance_id):
+        raise InvalidArgumentError(
+            f"invalid instance id {instance_id!r}: use 1 to 64 letters, digits, '-' or '_'"
+        )
+    return instance_id
+
+
+def validate_json(text: str | None, what: str = "input") -> str | None:
+    """Check that text is JSON; returns it unchanged (payloads are stored as the caller wrote them)."""
+    if text is None:
+        return None
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        raise InvalidArgumentError(f"{what} is not valid JSON: {exc}") from None
+    return text

@@ -1,0 +1,107 @@
+"""Where settings come from: flag, then environment, then the active profile, then the default.
+
+Shared by the CLI (which also writes profiles, in cli/config.py) and by the library, whose
+WorkflowRuntime(db=None) and WorkflowClient(db=None) resolve their store when they start working:
+the --db of the `wf worker` / `wf serve` / `wf run --app` that loaded the module (a process
+override), else WF_DB, else the profile's, else the default path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from wf.model import InvalidArgumentError, StoreError
+
+KEYS = ("db", "url", "token", "app_id", "durability", "timeout")
+ENV_VARS = {
+    "db": ("WF_DB",),
+    "url": ("WF_URL",),
+    "token": ("WF_API_TOKEN", "DAPR_API_TOKEN"),
+    "app_id": ("WF_APP_ID",),
+    "durability": ("WF_DURABILITY",),
+    "timeout": ("WF_TIMEOUT",),
+}
+PROFILE_ENV = "WF_PROFILE"
+DEFAULT_PROFILE = "default"
+
+# Values set by the process that loaded an app module (wf worker --db ..., wf serve, wf run --app).
+_overrides: dict[str, Any] = {}
+
+
+def set_overrides(**values: Any) -> None:
+    _overrides.update({k: v for k, v in values.items() if v is not None})
+
+
+def clear_overrides() -> None:
+    _overrides.clear()
+
+
+def config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "wf" / "config.toml"
+
+
+def default_db_path() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "wf" / "wf.db"
+
+
+def load_config(path: Path | None = None) -> dict[str, Any]:
+    """The parsed config file ({} when there is none). A broken file is a one-line error."""
+    import tomllib
+
+    path = path or config_path()
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidArgumentError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise StoreError(f"cannot read config file {path}: {exc.strerror}") from None
+    return data
+
+
+def active_profile(explicit: str | None = None, config: dict[str, Any] | None = None) -> str:
+    if explicit:
+        return explicit
+    if _overrides.get("profile"):
+        return _overrides["profile"]
+    env = os.environ.get(PROFILE_ENV)
+    if env:
+        return env
+    if config is None:
+        config = load_config()
+    return config.get("current") or DEFAULT_PROFILE
+
+
+def profile_values(name: str | None = None, config: dict[str, Any] | None = None) -> dict[str, Any]:
+    if config is None:
+        config = load_config()
+    name = active_profile(name, config)
+    return dict(config.get("profiles", {}).get(name, {}))
+
+
+def resolve(key: str, explicit: Any = None, *, profile: str | None = None, config: dict | None = None) -> Any:
+    """One setting by precedence: explicit, process override, environment, profile; None if unset."""
+    if explicit is not None:
+        return explicit
+    if key in _overrides:
+        return _overrides[key]
+    for var in ENV_VARS.get(key, ()):
+        value = os.environ.get(var)
+        if value:
+            return value
+    return profile_values(profile, config).get(key)
+
+
+def resolve_db(explicit: str | os.PathLike | None = None) -> Path:
+    value = resolve("db", explicit)
+    return Path(os.path.expanduser(str(value))) if value else default_db_path()
+
+
+def resolve_app_id(explicit: str | None = None) -> str:
+    return resolve("app_id", explicit) or "default"
