@@ -252,3 +252,26 @@ def validate_json(text: str | None, what: str = "input") -> str | None:
     except ValueError as exc:
         raise InvalidArgumentError(f"{what} is not valid JSON: {exc}") from None
     return text
+
+
+def _json_default(obj: Any) -> Any:
+    import dataclasses
+
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, datetime):
+        return rfc3339(obj)
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def dump_payload(value: Any) -> str | None:
+    """A Python value as the JSON text wf stores and sends (None stays None: 'no payload')."""
+    if value is None:
+        return None
+    return json.dumps(value, default=_json_default, separators=(",", ":"))
+
+
+def load_payload(text: str | None) -> Any:
+    return None if text is None or text == "" else json.loads(text)

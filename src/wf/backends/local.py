@@ -1,0 +1,162 @@
+"""The local engine as a Backend: reads and management calls go straight to the SQLite store,
+so none of them needs a worker running. A read of a store that does not exist yet finds nothing
+(and creates no file); the first write creates it."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+from wf.backends.base import Capabilities
+from wf.engine import control, signals
+from wf.engine.history import Event
+from wf.engine.store import InstanceRow, Store
+from wf.model import (
+    FailureDetails,
+    HistoryEvent,
+    ListFilter,
+    NotFoundError,
+    WorkflowState,
+    WorkflowStatus,
+    utc_from_ts,
+)
+
+
+def state_from_row(row: InstanceRow, *, parent_id: str | None = None) -> WorkflowState:
+    failure = FailureDetails.from_dict(json.loads(row.failure)) if row.failure else None
+    return WorkflowState(
+        instance_id=row.instance_id,
+        name=row.name,
+        runtime_status=WorkflowStatus(row.status),
+        created_at=utc_from_ts(row.created_at),  # type: ignore[arg-type]
+        last_updated_at=utc_from_ts(row.updated_at),  # type: ignore[arg-type]
+        serialized_input=row.input,
+        serialized_output=row.output,
+        serialized_custom_status=row.custom_status,
+        failure_details=failure,
+        app_id=row.app_id,
+        completed_at=utc_from_ts(row.completed_at),
+        parent_instance_id=parent_id,
+    )
+
+
+class LocalBackend:
+    def __init__(self, db: str | os.PathLike, *, app_id: str = "default", durability: str | None = None) -> None:
+        self.path = Path(db)
+        self.app_id = app_id
+        self.durability = durability
+        self._store: Store | None = None
+
+    # A store is opened on first use; reads of a missing file do not create it.
+    def _open(self, *, create: bool) -> Store | None:
+        if self._store is None:
+            if not create and not self.path.exists():
+                return None
+            self._store = Store(self.path, durability=self.durability)
+        return self._store
+
+    def store(self) -> Store:
+        store = self._open(create=True)
+        assert store is not None
+        return store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(engine="local")
+
+    # ------------------------------------------------------------------------------ writes
+
+    def start(self, name: str, *, input: str | None = None, instance_id: str | None = None,
+              start_at: datetime | None = None, if_exists: str = "return") -> str:
+        return control.schedule(self.store(), self.app_id, name, input=input, instance_id=instance_id,
+                                start_at=start_at, if_exists=if_exists)
+
+    def raise_event(self, instance_id: str, event_name: str, data: str | None = None) -> None:
+        control.raise_event(self._existing(instance_id), self.app_id, instance_id, event_name, data)
+
+    def suspend(self, instance_id: str, reason: str | None = None) -> None:
+        control.suspend(self._existing(instance_id), self.app_id, instance_id, reason)
+
+    def resume(self, instance_id: str, reason: str | None = None) -> None:
+        control.resume(self._existing(instance_id), self.app_id, instance_id, reason)
+
+    def terminate(self, instance_id: str, output: str | None = None, recursive: bool = True) -> None:
+        control.terminate(self._existing(instance_id), self.app_id, instance_id, output, recursive)
+
+    def purge(self, instance_id: str, *, recursive: bool = True, force: bool = False) -> int:
+        return control.purge(self._existing(instance_id), self.app_id, instance_id, recursive=recursive, force=force)
+
+    def purge_many(self, flt: ListFilter, *, force: bool = False, dry_run: bool = False,
+                   progress: Callable[[int], None] | None = None) -> int:
+        store = self._open(create=False)
+        if store is None:
+            return 0
+        return control.purge_many(store, self.app_id, flt, force=force, dry_run=dry_run, progress=progress)
+
+    def count(self, flt: ListFilter, *, force: bool = False) -> int:
+        store = self._open(create=False)
+        return 0 if store is None else control.count_purgeable(store, self.app_id, flt, force=force)
+
+    def _existing(self, instance_id: str) -> Store:
+        store = self._open(create=False)
+        if store is None:
+            raise NotFoundError(f"no workflow instance {instance_id!r} in app {self.app_id!r}")
+        return store
+
+    # ------------------------------------------------------------------------------ reads
+
+    def _row(self, instance_id: str, *, payloads: bool = True) -> InstanceRow | None:
+        store = self._open(create=False)
+        return None if store is None else store.get_instance(self.app_id, instance_id, payloads=payloads)
+
+    def get(self, instance_id: str, *, fetch_payloads: bool = True) -> WorkflowState | None:
+        row = self._row(instance_id, payloads=fetch_payloads)
+        if row is None:
+            return None
+        parent_id = None
+        if row.parent_iid is not None:
+            parent = self.store().get_instance_by_iid(row.parent_iid)
+            parent_id = parent.instance_id if parent else None
+        return state_from_row(row, parent_id=parent_id)
+
+    def list(self, flt: ListFilter | None = None, *, limit: int | None = None,
+             fetch_payloads: bool = False) -> Iterator[WorkflowState]:
+        store = self._open(create=False)
+        if store is None:
+            return
+        for row in store.list_instances(self.app_id, flt, limit=limit, payloads=fetch_payloads):
+            yield state_from_row(row)
+
+    def history(self, instance_id: str) -> list[HistoryEvent]:
+        row = self._row(instance_id, payloads=False)
+        if row is None:
+            raise NotFoundError(f"no workflow instance {instance_id!r} in app {self.app_id!r}")
+        return [Event.from_json(text).to_history_event() for text in self.store().load_history(row.iid)]
+
+    def wait(self, instance_id: str, *, until: str = "completion", timeout: float | None = None,
+             fetch_payloads: bool = True) -> WorkflowState:
+        """Poll the store; a worker in this process wakes the wait at once, another within ~10 ms."""
+        deadline = None if not timeout else time.monotonic() + timeout
+        interval = 0.002
+        while True:
+            state = self.get(instance_id, fetch_payloads=fetch_payloads)
+            if state is None:
+                raise NotFoundError(f"no workflow instance {instance_id!r} in app {self.app_id!r}")
+            status = state.runtime_status
+            if status.is_terminal or (until == "start" and status != WorkflowStatus.PENDING):
+                return state
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"timed out waiting for instance {instance_id!r} (it is {status.value})")
+                interval = min(interval, remaining)
+            signals.wait_for_change(interval)
+            interval = min(interval * 2, 0.01)

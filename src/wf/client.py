@@ -1,0 +1,119 @@
+"""WorkflowClient: DaprWorkflowClient's methods over a Backend (the local store, or HTTP)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from wf.engine.context import registered_name
+from wf.model import HistoryEvent, ListFilter, WorkflowState, WorkflowStatus, dump_payload
+
+if TYPE_CHECKING:
+    from wf.backends.base import Backend
+
+
+def _statuses(status: Any) -> tuple[WorkflowStatus, ...] | None:
+    if status is None:
+        return None
+    items = [status] if isinstance(status, (str, WorkflowStatus)) else list(status)
+    return tuple(s if isinstance(s, WorkflowStatus) else WorkflowStatus.parse(s) for s in items)
+
+
+def _utc(dt: datetime | None) -> datetime | None:
+    if dt is not None and dt.tzinfo is None:
+        return dt.replace(tzinfo=timezone.utc)
+    return dt
+
+
+class WorkflowClient:
+    """Start and manage workflow instances. `db=None` resolves like WorkflowRuntime's, on first use;
+    `url` selects a remote engine (a Dapr sidecar or `wf serve`)."""
+
+    def __init__(self, db: str | os.PathLike | None = None, *, url: str | None = None, token: str | None = None,
+                 app_id: str | None = None, backend: "Backend | None" = None) -> None:
+        self._db, self._url, self._token, self._app_id = db, url, token, app_id
+        self._backend = backend
+
+    @property
+    def backend(self) -> "Backend":
+        if self._backend is None:
+            from wf.backends import open_backend
+
+            self._backend = open_backend(db=self._db, url=self._url, token=self._token, app_id=self._app_id)
+        return self._backend
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+    def __enter__(self) -> "WorkflowClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------ Dapr's methods
+
+    def schedule_new_workflow(self, workflow: Callable[..., Any] | str, *, input: Any = None,
+                              instance_id: str | None = None, start_at: datetime | None = None,
+                              if_exists: str = "return") -> str:
+        return self.backend.start(registered_name(workflow), input=dump_payload(input), instance_id=instance_id,
+                                  start_at=_utc(start_at), if_exists=if_exists)
+
+    def get_workflow_state(self, instance_id: str, *, fetch_payloads: bool = True) -> WorkflowState | None:
+        return self.backend.get(instance_id, fetch_payloads=fetch_payloads)
+
+    def wait_for_workflow_start(self, instance_id: str, *, fetch_payloads: bool = False,
+                                timeout_in_seconds: float = 0) -> WorkflowState:
+        return self.backend.wait(instance_id, until="start", timeout=timeout_in_seconds or None,
+                                 fetch_payloads=fetch_payloads)
+
+    def wait_for_workflow_completion(self, instance_id: str, *, fetch_payloads: bool = True,
+                                     timeout_in_seconds: float = 0) -> WorkflowState:
+        return self.backend.wait(instance_id, until="completion", timeout=timeout_in_seconds or None,
+                                 fetch_payloads=fetch_payloads)
+
+    def raise_workflow_event(self, instance_id: str, event_name: str, *, data: Any = None) -> None:
+        self.backend.raise_event(instance_id, event_name, dump_payload(data))
+
+    def pause_workflow(self, instance_id: str, *, reason: str | None = None) -> None:
+        self.backend.suspend(instance_id, reason)
+
+    def resume_workflow(self, instance_id: str, *, reason: str | None = None) -> None:
+        self.backend.resume(instance_id, reason)
+
+    suspend_workflow = pause_workflow
+
+    def terminate_workflow(self, instance_id: str, *, output: Any = None, recursive: bool = True) -> None:
+        self.backend.terminate(instance_id, dump_payload(output), recursive)
+
+    def purge_workflow(self, instance_id: str, *, recursive: bool = True, force: bool = False) -> int:
+        return self.backend.purge(instance_id, recursive=recursive, force=force)
+
+    # ------------------------------------------------------------------------------ wf's extensions
+
+    def list_workflows(self, *, status: Any = None, name: str | None = None, created_after: datetime | None = None,
+                       created_before: datetime | None = None, limit: int | None = None) -> Iterator[WorkflowState]:
+        flt = ListFilter(statuses=_statuses(status), name=name, created_after=_utc(created_after),
+                         created_before=_utc(created_before))
+        return self.backend.list(flt, limit=limit)
+
+    def get_workflow_history(self, instance_id: str) -> list[HistoryEvent]:
+        return list(self.backend.history(instance_id))
+
+    def purge_workflows(self, *, status: Any = None, older_than: timedelta | datetime | None = None,
+                        force: bool = False, dry_run: bool = False) -> int:
+        """Bulk purge; older_than counts from when each instance reached its terminal state."""
+        cutoff: datetime | None
+        if isinstance(older_than, timedelta):
+            cutoff = datetime.now(timezone.utc) - older_than
+        else:
+            cutoff = _utc(older_than)
+        flt = ListFilter(statuses=_statuses(status), completed_before=cutoff)
+        return self.backend.purge_many(flt, force=force, dry_run=dry_run)
+
+
+DaprWorkflowClient = WorkflowClient

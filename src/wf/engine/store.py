@@ -1,0 +1,555 @@
+"""Every SQL statement of wf: schema, migrations, transactions, queries, bulk deletes.
+
+One SQLite file in WAL mode. Writes run in BEGIN IMMEDIATE under a busy timeout, so concurrent
+processes queue for the write lock instead of failing. Times are REAL seconds since the epoch.
+
+Tables
+  instances  one row per workflow instance; `iid` is the internal key the other tables use.
+             ready_at: the earliest time a processable inbox message is visible (NULL: nothing to do);
+             owner: the worker holding the instance in memory; version: bumped on every history change.
+  history    the append-only events of the current execution, (iid, seq) -> event JSON.
+  inbox      new events not yet applied (activity results, timers, raised events, child results).
+  tasks      activity work items; a claimed task is invisible until its owner finishes or dies.
+  workers    live worker processes and their heartbeats (the leases).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wf.model import InvalidArgumentError, ListFilter, StoreError
+
+SCHEMA_VERSION = 1
+NEVER = 1e18  # visible_at of a claimed task: hidden until released
+BUSY_TIMEOUT_S = 30.0
+TERMINAL = ("COMPLETED", "FAILED", "TERMINATED", "CANCELED")
+
+# Ordered migrations: MIGRATIONS[n] takes a store from version n to n + 1.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE instances (
+        iid INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a late message cannot reach a newcomer
+        app_id TEXT NOT NULL,
+        instance_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        completed_at REAL,
+        input TEXT,
+        output TEXT,
+        custom_status TEXT,
+        failure TEXT,
+        parent_iid INTEGER,
+        parent_task_id INTEGER,
+        ready_at REAL,
+        owner TEXT,
+        version INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (app_id, instance_id)
+    );
+    CREATE INDEX ix_instances_ready ON instances (app_id, ready_at) WHERE ready_at IS NOT NULL;
+    CREATE INDEX ix_instances_created ON instances (app_id, created_at);
+    CREATE INDEX ix_instances_status ON instances (app_id, status, created_at);
+    CREATE INDEX ix_instances_name ON instances (app_id, name, created_at);
+    CREATE INDEX ix_instances_completed ON instances (app_id, completed_at) WHERE completed_at IS NOT NULL;
+    CREATE INDEX ix_instances_parent ON instances (parent_iid) WHERE parent_iid IS NOT NULL;
+    CREATE INDEX ix_instances_owner ON instances (owner) WHERE owner IS NOT NULL;
+    CREATE TABLE history (
+        iid INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        event TEXT NOT NULL,
+        PRIMARY KEY (iid, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE inbox (
+        id INTEGER PRIMARY KEY,
+        iid INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        visible_at REAL NOT NULL,
+        event TEXT NOT NULL
+    );
+    CREATE INDEX ix_inbox_iid ON inbox (iid, visible_at);
+    CREATE TABLE tasks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a stale finish cannot take a new task
+        app_id TEXT NOT NULL,
+        iid INTEGER NOT NULL,
+        instance_id TEXT NOT NULL,
+        task_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        input TEXT,
+        visible_at REAL NOT NULL,
+        owner TEXT
+    );
+    CREATE INDEX ix_tasks_ready ON tasks (app_id, visible_at);
+    CREATE INDEX ix_tasks_iid ON tasks (iid);
+    CREATE INDEX ix_tasks_owner ON tasks (owner) WHERE owner IS NOT NULL;
+    CREATE TABLE workers (
+        worker_id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        heartbeat REAL NOT NULL
+    );
+    """,
+]
+
+INSTANCE_COLUMNS = (
+    "iid, app_id, instance_id, name, status, created_at, updated_at, completed_at, input, output, "
+    "custom_status, failure, parent_iid, parent_task_id, ready_at, owner, version"
+)
+SUMMARY_COLUMNS = (
+    "iid, app_id, instance_id, name, status, created_at, updated_at, completed_at, NULL, NULL, "
+    "custom_status, failure, parent_iid, parent_task_id, ready_at, owner, version"
+)
+
+
+@dataclass(slots=True)
+class InstanceRow:
+    iid: int
+    app_id: str
+    instance_id: str
+    name: str
+    status: str
+    created_at: float
+    updated_at: float
+    completed_at: float | None
+    input: str | None
+    output: str | None
+    custom_status: str | None
+    failure: str | None
+    parent_iid: int | None
+    parent_task_id: int | None
+    ready_at: float | None
+    owner: str | None
+    version: int
+
+
+@dataclass(slots=True)
+class TaskRow:
+    id: int
+    iid: int
+    instance_id: str
+    task_id: int
+    name: str
+    input: str | None
+
+
+@dataclass(slots=True)
+class WorkerRow:
+    worker_id: str
+    host: str
+    pid: int
+    heartbeat: float
+
+
+def _chunks(seq: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class Store:
+    """A connection to one wf database. Not shared between threads without the caller's lock."""
+
+    def __init__(self, path: str | os.PathLike, *, durability: str | None = None, create: bool = True):
+        self.path = Path(path)
+        durability = (durability or os.environ.get("WF_DURABILITY") or "normal").lower()
+        if durability not in ("normal", "full"):
+            raise InvalidArgumentError(f"unknown durability {durability!r}; expected normal or full")
+        self.durability = durability
+        if not create and not self.path.exists():
+            raise StoreError(f"no database at {self.path}")
+        try:
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(
+                str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            self.lock = threading.RLock()
+            self._configure()
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise self._store_error(exc) from None
+        except OSError as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc.strerror or exc}") from None
+
+    def _store_error(self, exc: BaseException) -> StoreError:
+        text = str(exc)
+        if "not a database" in text or "malformed" in text:
+            return StoreError(f"{self.path} is not a wf database, or it is corrupt ({text})")
+        if "readonly" in text or "read-only" in text:
+            return StoreError(f"database {self.path} is read-only: check its permissions")
+        if "unable to open" in text:
+            return StoreError(f"cannot open database {self.path}: check the path and its permissions")
+        return StoreError(f"database {self.path}: {text}")
+
+    def _configure(self) -> None:
+        c = self.conn
+        c.execute("PRAGMA journal_mode=WAL")
+        c.execute(f"PRAGMA synchronous={'FULL' if self.durability == 'full' else 'NORMAL'}")
+        c.execute("PRAGMA foreign_keys=OFF")
+        c.execute("PRAGMA temp_store=MEMORY")
+        c.execute("PRAGMA cache_size=-16000")
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer version of wf (schema {version}, this wf knows "
+                f"{SCHEMA_VERSION}): upgrade wf"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        with self.write():
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            for n in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[n].split(";"):
+                    if statement.strip():
+                        self.conn.execute(statement)
+            self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+    # ------------------------------------------------------------------------------ transactions
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT: the write lock is taken up front, so no upgrade deadlock."""
+        with self.lock:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as exc:
+                raise self._store_error(exc) from None
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                self.conn.execute("ROLLBACK")
+                raise self._store_error(exc) from None
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for several statements."""
+        with self.lock:
+            self.conn.execute("BEGIN")
+            try:
+                yield self.conn
+            finally:
+                self.conn.execute("COMMIT")
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits: a cheap 'did anything happen?'."""
+        with self.lock:
+            return self.conn.execute("PRAGMA data_version").fetchone()[0]
+
+    def integrity_check(self) -> str:
+        with self.lock:
+            return self.conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+    # ------------------------------------------------------------------------------ instances
+
+    def get_instance(self, app_id: str, instance_id: str, *, payloads: bool = True) -> InstanceRow | None:
+        cols = INSTANCE_COLUMNS if payloads else SUMMARY_COLUMNS
+        with self.lock:
+            row = self.conn.execute(
+                f"SELECT {cols} FROM instances WHERE app_id = ? AND instance_id = ?", (app_id, instance_id)
+            ).fetchone()
+        return InstanceRow(*row) if row else None
+
+    def get_instance_by_iid(self, iid: int) -> InstanceRow | None:
+        row = self.conn.execute(f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE iid = ?", (iid,)).fetchone()
+        return InstanceRow(*row) if row else None
+
+    def insert_instance(
+        self,
+        *,
+        app_id: str,
+        instance_id: str,
+        name: str,
+        status: str,
+        now: float,
+        input: str | None,
+        parent_iid: int | None = None,
+        parent_task_id: int | None = None,
+    ) -> int | None:
+        """Insert a new instance; returns its iid, or None when the id is taken in this app."""
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO instances (app_id, instance_id, name, status, created_at, updated_at, "
+            "input, parent_iid, parent_task_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (app_id, instance_id, name, status, now, now, input, parent_iid, parent_task_id),
+        )
+        return cur.lastrowid if cur.rowcount == 1 else None
+
+    def update_instance(self, iid: int, **fields: Any) -> None:
+        """Set columns of one instance; `version=+1` style bumps are spelled bump_version=True."""
+        bump = fields.pop("bump_version", False)
+        sets = [f"{k} = ?" for k in fields]
+        if bump:
+            sets.append("version = version + 1")
+        self.conn.execute(f"UPDATE instances SET {', '.join(sets)} WHERE iid = ?", (*fields.values(), iid))
+
+    def refresh_ready(self, iid: int) -> None:
+        """Recompute ready_at from the inbox: any message while RUNNING, the start while PENDING."""
+        self.conn.execute(
+            "UPDATE instances SET ready_at = CASE status "
+            "WHEN 'RUNNING' THEN (SELECT MIN(visible_at) FROM inbox WHERE inbox.iid = instances.iid) "
+            "WHEN 'PENDING' THEN (SELECT MIN(visible_at) FROM inbox WHERE inbox.iid = instances.iid "
+            "AND kind = 'ExecutionStarted') ELSE NULL END WHERE iid = ?",
+            (iid,),
+        )
+
+    def children_of(self, iid: int) -> list[InstanceRow]:
+        rows = self.conn.execute(f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE parent_iid = ?", (iid,))
+        return [InstanceRow(*r) for r in rows]
+
+    def descendants(self, iids: Sequence[int]) -> list[int]:
+        """All descendants of the given instances (children, their children, ...), not the roots."""
+        out: list[int] = []
+        for chunk in _chunks(list(iids)):
+            rows = self.conn.execute(
+                "WITH RECURSIVE d(iid) AS (SELECT iid FROM instances WHERE parent_iid IN "
+                f"({_marks(len(chunk))}) UNION SELECT i.iid FROM instances i JOIN d ON i.parent_iid = d.iid) "
+                "SELECT iid FROM d",
+                tuple(chunk),
+            )
+            out.extend(r[0] for r in rows)
+        return out
+
+    def delete_instances(self, iids: Sequence[int]) -> int:
+        """Delete instances with their history, inbox and tasks. Returns instances deleted."""
+        deleted = 0
+        for chunk in _chunks(list(iids)):
+            marks = _marks(len(chunk))
+            params = tuple(chunk)
+            self.conn.execute(f"DELETE FROM history WHERE iid IN ({marks})", params)
+            self.conn.execute(f"DELETE FROM inbox WHERE iid IN ({marks})", params)
+            self.conn.execute(f"DELETE FROM tasks WHERE iid IN ({marks})", params)
+            deleted += self.conn.execute(f"DELETE FROM instances WHERE iid IN ({marks})", params).rowcount
+        return deleted
+
+    # ------------------------------------------------------------------------------ list and purge
+
+    def _where(self, app_id: str, flt: ListFilter | None, *, terminal_only: bool = False) -> tuple[str, list[Any]]:
+        clauses, params = ["app_id = ?"], [app_id]
+        if flt is not None:
+            if flt.statuses:
+                clauses.append(f"status IN ({_marks(len(flt.statuses))})")
+                params.extend(s.value for s in flt.statuses)
+            if flt.name:
+                clauses.append("name = ?")
+                params.append(flt.name)
+            if flt.created_after is not None:
+                clauses.append("created_at >= ?")
+                params.append(flt.created_after.timestamp())
+            if flt.created_before is not None:
+                clauses.append("created_at < ?")
+                params.append(flt.created_before.timestamp())
+            if flt.completed_before is not None:
+                clauses.append("completed_at IS NOT NULL AND completed_at < ?")
+                params.append(flt.completed_before.timestamp())
+        if terminal_only:
+            clauses.append(f"status IN ({_marks(len(TERMINAL))})")
+            params.extend(TERMINAL)
+        return " AND ".join(clauses), params
+
+    def list_instances(
+        self,
+        app_id: str,
+        flt: ListFilter | None,
+        *,
+        limit: int | None = None,
+        payloads: bool = False,
+        after: tuple[float, int] | None = None,
+        page: int = 1000,
+    ) -> Iterator[InstanceRow]:
+        """Newest first, in pages by keyset (created_at, iid): flat memory, no long read transaction.
+        `after` continues below a row already seen (the server's continuation token)."""
+        where, params = self._where(app_id, flt)
+        cols = INSTANCE_COLUMNS if payloads else SUMMARY_COLUMNS
+        remaining = limit
+        cursor = after
+        while remaining is None or remaining > 0:
+            n = page if remaining is None else min(page, remaining)
+            sql = f"SELECT {cols} FROM instances WHERE {where}"
+            args = list(params)
+            if cursor is not None:
+                sql += " AND (created_at, iid) < (?, ?)"
+                args.extend(cursor)
+            sql += " ORDER BY created_at DESC, iid DESC LIMIT ?"
+            args.append(n)
+            with self.lock:
+                rows = self.conn.execute(sql, args).fetchall()
+            for r in rows:
+                yield InstanceRow(*r)
+            if len(rows) < n:
+                return
+            cursor = (rows[-1][5], rows[-1][0])
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def count_instances(self, app_id: str, flt: ListFilter | None, *, terminal_only: bool) -> int:
+        where, params = self._where(app_id, flt, terminal_only=terminal_only)
+        with self.lock:
+            return self.conn.execute(f"SELECT COUNT(*) FROM instances WHERE {where}", params).fetchone()[0]
+
+    def select_purge_batch(self, app_id: str, flt: ListFilter | None, *, terminal_only: bool, limit: int) -> list[int]:
+        where, params = self._where(app_id, flt, terminal_only=terminal_only)
+        order = " ORDER BY completed_at" if flt is not None and flt.completed_before is not None else ""
+        rows = self.conn.execute(f"SELECT iid FROM instances WHERE {where}{order} LIMIT ?", (*params, limit))
+        return [r[0] for r in rows]
+
+    def non_terminal(self, iids: Sequence[int]) -> list[int]:
+        out: list[int] = []
+        for chunk in _chunks(list(iids)):
+            rows = self.conn.execute(
+                f"SELECT iid FROM instances WHERE iid IN ({_marks(len(chunk))}) "
+                f"AND status NOT IN ({_marks(len(TERMINAL))})",
+                (*chunk, *TERMINAL),
+            )
+            out.extend(r[0] for r in rows)
+        return out
+
+    # ------------------------------------------------------------------------------ history
+
+    def load_history(self, iid: int) -> list[str]:
+        with self.lock:
+            return [r[0] for r in self.conn.execute("SELECT event FROM history WHERE iid = ? ORDER BY seq", (iid,))]
+
+    def append_history(self, iid: int, start_seq: int, events_json: Iterable[str]) -> None:
+        self.conn.executemany(
+            "INSERT INTO history (iid, seq, event) VALUES (?, ?, ?)",
+            ((iid, start_seq + i, e) for i, e in enumerate(events_json)),
+        )
+
+    def history_length(self, iid: int) -> int:
+        row = self.conn.execute("SELECT MAX(seq) FROM history WHERE iid = ?", (iid,)).fetchone()
+        return 0 if row[0] is None else row[0] + 1
+
+    def clear_history(self, iid: int) -> None:
+        self.conn.execute("DELETE FROM history WHERE iid = ?", (iid,))
+
+    # ------------------------------------------------------------------------------ inbox
+
+    def add_message(self, iid: int, kind: str, visible_at: float, event_json: str) -> None:
+        self.conn.execute(
+            "INSERT INTO inbox (iid, kind, visible_at, event) VALUES (?, ?, ?, ?)", (iid, kind, visible_at, event_json)
+        )
+
+    def add_messages(self, rows: Iterable[tuple[int, str, float, str]]) -> None:
+        self.conn.executemany("INSERT INTO inbox (iid, kind, visible_at, event) VALUES (?, ?, ?, ?)", rows)
+
+    def wake(self, iid: int, at: float) -> None:
+        """A RUNNING instance has a message visible at `at`: pull its ready_at forward."""
+        self.conn.execute(
+            "UPDATE instances SET ready_at = MIN(COALESCE(ready_at, ?), ?) WHERE iid = ? AND status = 'RUNNING'",
+            (at, at, iid),
+        )
+
+    def visible_messages(self, iid: int, now: float) -> list[tuple[int, str]]:
+        return self.conn.execute(
+            "SELECT id, event FROM inbox WHERE iid = ? AND visible_at <= ? ORDER BY id", (iid, now)
+        ).fetchall()
+
+    def delete_messages(self, ids: Sequence[int]) -> None:
+        for chunk in _chunks(list(ids)):
+            self.conn.execute(f"DELETE FROM inbox WHERE id IN ({_marks(len(chunk))})", tuple(chunk))
+
+    def delete_inbox(self, iid: int, *, keep_kind: str | None = None) -> None:
+        if keep_kind:
+            self.conn.execute("DELETE FROM inbox WHERE iid = ? AND kind != ?", (iid, keep_kind))
+        else:
+            self.conn.execute("DELETE FROM inbox WHERE iid = ?", (iid,))
+
+    # ------------------------------------------------------------------------------ activity tasks
+
+    def add_tasks(self, rows: Iterable[tuple[str, int, str, int, str, str | None, float]]) -> None:
+        """rows: (app_id, iid, instance_id, task_id, name, input, visible_at)."""
+        self.conn.executemany(
+            "INSERT INTO tasks (app_id, iid, instance_id, task_id, name, input, visible_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    def claim_tasks(self, app_id: str, owner: str, now: float, limit: int) -> list[TaskRow]:
+        rows = self.conn.execute(
+            "UPDATE tasks SET owner = ?, visible_at = ? WHERE id IN (SELECT id FROM tasks WHERE app_id = ? "
+            "AND visible_at <= ? ORDER BY visible_at LIMIT ?) RETURNING id, iid, instance_id, task_id, name, input",
+            (owner, NEVER, app_id, now, limit),
+        ).fetchall()
+        return [TaskRow(*r) for r in rows]
+
+    def finish_task(self, task_row_id: int, owner: str) -> bool:
+        """Remove a task its owner finished. False when the owner no longer holds it (taken over,
+        terminated, purged): then its result must not be recorded, so a completion lands once."""
+        return self.conn.execute("DELETE FROM tasks WHERE id = ? AND owner = ?", (task_row_id, owner)).rowcount == 1
+
+    def delete_tasks(self, iid: int) -> None:
+        self.conn.execute("DELETE FROM tasks WHERE iid = ?", (iid,))
+
+    def next_task_due(self, app_id: str) -> float | None:
+        with self.lock:
+            return self.conn.execute("SELECT MIN(visible_at) FROM tasks WHERE app_id = ?", (app_id,)).fetchone()[0]
+
+    # ------------------------------------------------------------------------------ orchestration claims
+
+    def claim_instances(self, app_id: str, owner: str, now: float, limit: int) -> list[InstanceRow]:
+        rows = self.conn.execute(
+            f"UPDATE instances SET owner = ? WHERE iid IN (SELECT iid FROM instances WHERE app_id = ? "
+            "AND ready_at <= ? AND (owner IS NULL OR owner = ?) ORDER BY ready_at LIMIT ?) "
+            f"RETURNING {INSTANCE_COLUMNS}",
+            (owner, app_id, now, owner, limit),
+        ).fetchall()
+        return [InstanceRow(*r) for r in rows]
+
+    def next_instance_due(self, app_id: str, owner: str) -> float | None:
+        with self.lock:
+            return self.conn.execute(
+                "SELECT MIN(ready_at) FROM instances WHERE app_id = ? AND ready_at IS NOT NULL "
+                "AND (owner IS NULL OR owner = ?)",
+                (app_id, owner),
+            ).fetchone()[0]
+
+    def release_instances(self, owner: str, iids: Sequence[int] | None = None) -> None:
+        if iids is None:
+            self.conn.execute("UPDATE instances SET owner = NULL WHERE owner = ?", (owner,))
+            return
+        for chunk in _chunks(list(iids)):
+            self.conn.execute(
+                f"UPDATE instances SET owner = NULL WHERE owner = ? AND iid IN ({_marks(len(chunk))})",
+                (owner, *chunk),
+            )
+
+    # ------------------------------------------------------------------------------ workers and leases
+
+    def heartbeat(self, worker_id: str, app_id: str, host: str, pid: int, now: float) -> None:
+        self.conn.execute(
+            "INSERT INTO workers (worker_id, app_id, host, pid, heartbeat) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (worker_id) DO UPDATE SET heartbeat = excluded.heartbeat",
+            (worker_id, app_id, host, pid, now),
+        )
+
+    def workers(self) -> list[WorkerRow]:
+        return [WorkerRow(*r) for r in self.conn.execute("SELECT worker_id, host, pid, heartbeat FROM workers")]
+
+    def release_worker(self, worker_id: str, now: float) -> None:
+        """Give back everything a worker holds: its instances and its unfinished tasks."""
+        self.conn.execute("UPDATE tasks SET owner = NULL, visible_at = ? WHERE owner = ?", (now, worker_id))
+        self.conn.execute("UPDATE instances SET owner = NULL WHERE owner = ?", (worker_id,))
+        self.conn.execute("DELETE FROM workers WHERE worker_id = ?", (worker_id,))
