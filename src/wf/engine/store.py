@@ -176,6 +176,7 @@ class Store:
                 str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
             self.lock = threading.RLock()
+            self._refuse_newer()  # before any pragma that writes: a newer wf's file stays untouched
             self._configure()
             self._migrate()
         except sqlite3.DatabaseError as exc:
@@ -201,13 +202,18 @@ class Store:
         c.execute("PRAGMA temp_store=MEMORY")
         c.execute("PRAGMA cache_size=-16000")
 
-    def _migrate(self) -> None:
+    def _refuse_newer(self) -> int:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
+            self.conn.close()
             raise StoreError(
                 f"{self.path} was written by a newer version of wf (schema {version}, this wf knows "
                 f"{SCHEMA_VERSION}): upgrade wf"
             )
+        return version
+
+    def _migrate(self) -> None:
+        version = self._refuse_newer()
         if version == SCHEMA_VERSION:
             return
         with self.write():

@@ -1,0 +1,116 @@
+"""The SQLite store: schema versions, refusal of bad files, pragmas, indexes, batched deletes."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+
+from wf.engine import control
+from wf.engine.store import SCHEMA_VERSION, Store
+from wf.model import ListFilter, StoreError
+
+
+def test_new_store_is_wal_with_current_schema(tmp_path):
+    store = Store(tmp_path / "a.db")
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    assert store.integrity_check() == "ok"
+
+
+def test_durability_full_by_setting(tmp_path, monkeypatch):
+    assert Store(tmp_path / "a.db", durability="full").conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    monkeypatch.setenv("WF_DURABILITY", "full")
+    assert Store(tmp_path / "b.db").conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
+def test_unknown_durability_is_refused(tmp_path):
+    with pytest.raises(Exception, match="durability"):
+        Store(tmp_path / "a.db", durability="sometimes")
+
+
+def test_store_from_a_newer_wf_is_refused_and_left_alone(tmp_path):
+    path = tmp_path / "new.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="newer version of wf"):
+        Store(path)
+    assert path.read_bytes() == before
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path):
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(StoreError, match="not a wf database"):
+        Store(path)
+
+
+def test_a_truncated_database_is_refused(tmp_path):
+    path = tmp_path / "t.db"
+    store = Store(path)
+    control.schedule(store, "default", "w", instance_id="a")
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    data = path.read_bytes()
+    path.write_bytes(data[:100])
+    with pytest.raises(StoreError):
+        s = Store(path)
+        s.get_instance("default", "a")
+
+
+def test_migrations_are_ordered_and_resume_from_the_recorded_version(tmp_path):
+    path = tmp_path / "m.db"
+    Store(path).close()
+    # Opening again runs nothing (already current) and keeps data.
+    s = Store(path)
+    control.schedule(s, "default", "w", instance_id="keep")
+    s.close()
+    assert Store(path).get_instance("default", "keep") is not None
+
+
+def test_list_and_purge_queries_use_indexes(tmp_path):
+    store = Store(tmp_path / "i.db")
+    plans = {
+        "list": "SELECT iid FROM instances WHERE app_id = 'x' ORDER BY created_at DESC LIMIT 10",
+        "status": "SELECT iid FROM instances WHERE app_id = 'x' AND status = 'RUNNING' ORDER BY created_at DESC",
+        "name": "SELECT iid FROM instances WHERE app_id = 'x' AND name = 'n' ORDER BY created_at DESC",
+        "purge": "SELECT iid FROM instances WHERE app_id = 'x' AND completed_at IS NOT NULL AND completed_at < 5",
+        "ready": "SELECT iid FROM instances WHERE app_id = 'x' AND ready_at <= 5 ORDER BY ready_at",
+    }
+    for what, sql in plans.items():
+        plan = " ".join(r[3] for r in store.conn.execute("EXPLAIN QUERY PLAN " + sql))
+        assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, (what, plan)
+
+
+def test_bulk_purge_runs_in_batches_and_reports_progress(tmp_path):
+    store = Store(tmp_path / "p.db")
+    now = time.time()
+    with store.write():
+        for i in range(25):
+            iid = store.insert_instance(app_id="default", instance_id=f"i{i}", name="w", status="COMPLETED",
+                                        now=now - 100, input=None)
+            store.update_instance(iid, completed_at=now - 100)
+            store.append_history(iid, 0, ['{"type":"ExecutionStarted","ts":0}'])
+        store.insert_instance(app_id="default", instance_id="live", name="w", status="RUNNING", now=now, input=None)
+    batches = []
+    flt = ListFilter(completed_before=None)
+    n = control.purge_many(store, "default", flt, progress=batches.append, batch=10)
+    assert n == 25 and batches == [10, 10, 5]
+    assert store.get_instance("default", "live") is not None
+    assert store.conn.execute("SELECT COUNT(*) FROM history").fetchone()[0] == 0
+
+
+def test_list_pages_by_keyset_without_losing_rows(tmp_path):
+    store = Store(tmp_path / "l.db")
+    with store.write():
+        for i in range(35):
+            store.insert_instance(app_id="default", instance_id=f"i{i:02d}", name="w", status="RUNNING",
+                                  now=1000.0 + (i // 3), input=None)  # ties on created_at
+    rows = list(store.list_instances("default", None, page=4))
+    assert len(rows) == 35 and len({r.instance_id for r in rows}) == 35
+    assert [r.created_at for r in rows] == sorted((r.created_at for r in rows), reverse=True)
+    assert len(list(store.list_instances("default", None, limit=7, page=4))) == 7
