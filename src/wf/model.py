@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-INSTANCE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+INSTANCE_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 DEFAULT_APP_ID = "default"
 
 
@@ -236,7 +236,7 @@ class TaskFailedError(Exception):
 
 
 def validate_instance_id(instance_id: str) -> str:
-    if not isinstance(instance_id, str) or not INSTANCE_ID_RE.match(instance_id):
+    if not isinstance(instance_id, str) or not INSTANCE_ID_RE.fullmatch(instance_id):
         raise InvalidArgumentError(
             f"invalid instance id {instance_id!r}: use 1 to 64 letters, digits, '-' or '_'"
         )

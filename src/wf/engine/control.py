@@ -63,7 +63,7 @@ def schedule(store: Store, app_id: str, name: str, *, input: str | None = None, 
         raise InvalidArgumentError(f"unknown if_exists {if_exists!r}; expected one of {', '.join(IF_EXISTS)}")
     if not name:
         raise InvalidArgumentError("a workflow name is required")
-    instance_id = validate_instance_id(instance_id) if instance_id else uuid.uuid4().hex
+    instance_id = uuid.uuid4().hex if instance_id is None else validate_instance_id(instance_id)
     now = time.time()
     start_ts = max(now, start_at.timestamp()) if start_at is not None else now
     with store.write():
