@@ -1,0 +1,170 @@
+"""The worker's own guarantees: workflows kept in memory (no replay per step), group commit,
+draining shutdown, lease release, and clear failures for names nobody registered."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import wf
+from wf.engine.store import Store
+from wf_testing import wait_until
+
+
+def test_a_workflow_held_in_memory_is_never_replayed(make_app):
+    """Linear cost for long histories: each step feeds only new events to the live generator."""
+    replays = []
+    app = make_app()
+
+    @app.activity
+    def inc(ctx, x):
+        return x + 1
+
+    @app.workflow
+    def counting(ctx, n):
+        x = 0
+        for _ in range(n):
+            x = yield ctx.call_activity(inc, input=x)
+            if ctx.is_replaying:
+                replays.append(x)
+        return x
+
+    app.start()
+    state = app.run(counting, 300, timeout=60)
+    assert state.serialized_output == "300"
+    assert replays == []
+
+
+def test_a_workflow_new_to_a_worker_is_replayed_from_its_history(make_app, db_path):
+    replays = []
+    first = make_app()
+
+    @first.activity(name="inc")
+    def inc(ctx, x):
+        return x + 1
+
+    @first.workflow(name="two_halves")
+    def two_halves(ctx, _):
+        a = yield ctx.call_activity("inc", input=0)
+        replays.append(ctx.is_replaying)
+        b = yield ctx.wait_for_external_event("go")
+        return a + b
+
+    first.start()
+    iid = first.schedule(two_halves)
+    wait_until(lambda: replays, what="first half done")
+    first.stop()
+    second = make_app()
+    second.runtime.register_workflow(two_halves, name="two_halves")
+    second.runtime.register_activity(inc, name="inc")
+    second.start()
+    second.client.raise_workflow_event(iid, "go", data=10)
+    assert second.wait(iid).serialized_output == "11"
+    assert replays == [False, True]  # the second runtime rebuilt the state by replay
+
+
+def test_many_steps_share_one_transaction(make_app, monkeypatch):
+    commits = []
+    original = Store.write
+
+    def counting_write(self):
+        if threading.current_thread().name == "wf-worker":
+            commits.append(1)
+        return original(self)
+
+    monkeypatch.setattr(Store, "write", counting_write)
+    app = make_app(start=False)
+
+    @app.activity
+    def noop(ctx, x):
+        return x
+
+    @app.workflow
+    def one_step(ctx, x):
+        return (yield ctx.call_activity(noop, input=x))
+
+    ids = [app.schedule(one_step, i) for i in range(200)]
+    app.start()
+    for iid in ids:
+        assert app.wait(iid).runtime_status == wf.WorkflowStatus.COMPLETED
+    # 200 workflows take 3 steps each (start, activity, completion): 600 commits one at a time.
+    assert len(commits) < 200, len(commits)
+
+
+def test_shutdown_drains_in_flight_activities_and_releases_leases(make_app, db_path):
+    started = threading.Event()
+    release = threading.Event()
+    app = make_app()
+
+    @app.activity
+    def slow(ctx, x):
+        started.set()
+        release.wait(5)
+        return "done"
+
+    @app.workflow
+    def waits_on_slow(ctx, _):
+        return (yield ctx.call_activity(slow))
+
+    app.start()
+    iid = app.schedule(waits_on_slow)
+    assert started.wait(5)
+    threading.Timer(0.2, release.set).start()
+    app.stop()  # returns only after the activity finished and its result was committed
+    conn = sqlite3.connect(db_path)
+    history = [r[0] for r in conn.execute("SELECT event FROM history h JOIN instances i USING (iid) "
+                                           "WHERE i.instance_id = ? ORDER BY seq", (iid,))]
+    inbox = conn.execute("SELECT COUNT(*) FROM inbox WHERE kind = 'TaskCompleted'").fetchone()[0]
+    assert inbox == 1 or any('"TaskCompleted"' in e for e in history)
+    assert conn.execute("SELECT COUNT(*) FROM workers").fetchone()[0] == 0
+    assert conn.execute("SELECT COUNT(*) FROM instances WHERE owner IS NOT NULL").fetchone()[0] == 0
+    assert conn.execute("SELECT COUNT(*) FROM tasks WHERE owner IS NOT NULL").fetchone()[0] == 0
+    # A new runtime finishes the workflow from the recorded completion, without rerunning slow.
+    started.clear()
+    again = make_app()
+    again.runtime.register_activity(slow)
+    again.runtime.register_workflow(waits_on_slow)
+    again.start()
+    assert again.wait(iid).serialized_output == '"done"'
+    assert not started.is_set()
+
+
+def test_unregistered_workflow_fails_the_instance_clearly(make_app):
+    app = make_app()
+    state = app.run("nobody_registered_this")
+    assert state.runtime_status == wf.WorkflowStatus.FAILED
+    assert "not registered" in state.failure_details.message
+    assert state.failure_details.error_type == "WorkflowNotRegistered"
+
+
+def test_unregistered_activity_fails_inside_the_workflow(make_app):
+    app = make_app()
+
+    @app.workflow
+    def calls_ghost(ctx, _):
+        try:
+            yield ctx.call_activity("ghost")
+        except wf.TaskFailedError as exc:
+            return exc.details.error_type
+
+    app.start()
+    assert app.run(calls_ghost).serialized_output == '"ActivityNotRegistered"'
+
+
+def test_async_activities_run_on_an_event_loop(make_app):
+    app = make_app()
+
+    @app.activity
+    async def fetch(ctx, x):
+        import asyncio
+
+        await asyncio.sleep(0.01)
+        return {"got": x, "task": ctx.task_id, "wf": ctx.workflow_id}
+
+    @app.workflow
+    def uses_async(ctx, x):
+        return (yield ctx.call_activity(fetch, input=x))
+
+    app.start()
+    state = app.run(uses_async, 5, instance_id="async-1")
+    assert state.serialized_output == '{"got":5,"task":1,"wf":"async-1"}'
