@@ -1,0 +1,93 @@
+"""The root of the click tree: global options, the `ls` alias, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from wf import __version__
+from wf.cli import errors
+from wf.cli.common import Globals
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class WfGroup(click.Group):
+    """A click group with command aliases and wf's error reporting (one line, meaningful exit code)."""
+
+    aliases = {"ls": "list"}
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name, cmd, rest = super().resolve_command(ctx, args)
+        return (cmd.name if cmd is not None else name), cmd, rest
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name or "wf", complete_var, standalone_mode=False, **extra)
+        except BaseException as exc:  # noqa: BLE001 - this is the one place that reports errors
+            if isinstance(exc, SystemExit):
+                raise
+            code = errors.handle(exc)
+        else:
+            code = rv if isinstance(rv, int) else 0
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            code = errors.handle(BrokenPipeError())
+        except (OSError, ValueError):
+            pass
+        sys.exit(code)
+
+
+@click.group(cls=WfGroup, context_settings=CONTEXT_SETTINGS)
+@click.option("--db", metavar="PATH", help="SQLite store of the local engine [env WF_DB; default ~/.local/share/wf/wf.db].")
+@click.option("--url", metavar="URL", help="Use a remote engine over HTTP (a Dapr sidecar or wf serve) [env WF_URL].")
+@click.option("--token", metavar="TOKEN", help="API token for --url [env WF_API_TOKEN, else DAPR_API_TOKEN].")
+@click.option("-a", "--app-id", metavar="APP", help="App id the instances belong to [env WF_APP_ID; default 'default'].")
+@click.option("--profile", metavar="NAME", help="Config profile to read settings from [env WF_PROFILE].")
+@click.option("--no-color", is_flag=True, default=False, help="No colour (also when NO_COLOR is set or not at a terminal).")
+@click.version_option(__version__, "--version", prog_name="wf", message="%(prog)s %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, url: str | None, token: str | None, app_id: str | None,
+        profile: str | None, no_color: bool) -> None:
+    """Run and operate durable workflows: on the bundled local engine (one SQLite file) or on a
+    Dapr sidecar / `wf serve` over HTTP.
+
+    \b
+    Examples:
+      wf run order_workflow -x '{"id": 1}' --wait --timeout 5m
+      wf list -s RUNNING -m 24h
+      wf raise-event order-1/approval_decision -x '{"approved": true}'
+      wf purge --all-older-than 720h -y
+
+    Exit codes: 0 ok, 1 refused or failed, 2 usage; `run --wait` and `wait`: 3 FAILED,
+    4 TERMINATED or CANCELED, 124 timed out.
+    """
+    g = Globals(db=db, url=url, token=token, app_id=app_id, profile=profile, no_color=no_color)
+    ctx.obj = g
+    ctx.call_on_close(g.close)
+
+
+def _register() -> None:
+    from wf.cli import completion, config, control, inspect, purge, run, worker
+
+    for module in (run, inspect, control, purge, worker, config, completion):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+    try:  # `wf serve` exists once wf.server does; it is imported only when the command runs.
+        from wf.cli import serve
+    except ImportError:
+        return
+    for command in serve.COMMANDS:
+        cli.add_command(command)
+
+
+_register()

@@ -1,0 +1,392 @@
+"""Every byte the CLI prints about workflows is rendered here.
+
+Commands hand over plain rows (WorkflowState, HistoryEvent, counts, short messages) and a format
+name; this module picks the rendering:
+
+- at a terminal: Rich tables (list, history) and cards (get), statuses in colour, humanized ages;
+- not at a terminal: the same columns as plain aligned text, so `wf list | grep` works and Rich is
+  never imported (start-up stays cheap in scripts and cron);
+- `-o json | jsonl | yaml | ids`: stable formats for scripts. The keys are those of
+  WorkflowState.to_dict() / HistoryEvent.to_dict(), times are RFC 3339 UTC, statuses are their
+  names. json and jsonl and yaml and ids all stream: each row is written as it arrives, so memory
+  stays flat over a million rows.
+
+Colour is off with --no-color, with NO_COLOR set (any value), and whenever the stream is not a
+terminal. Progress bars and prompts go to stderr, and progress bars only at a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from wf.model import HistoryEvent, WorkflowState, WorkflowStatus, rfc3339
+
+STATE_FORMATS = ("short", "wide", "json", "yaml")
+LIST_FORMATS = ("short", "wide", "json", "jsonl", "yaml", "ids")
+HISTORY_FORMATS = ("short", "wide", "json", "jsonl", "yaml")
+
+STATUS_STYLES = {
+    "RUNNING": "bold blue",
+    "PENDING": "cyan",
+    "SUSPENDED": "yellow",
+    "CONTINUED_AS_NEW": "cyan",
+    "COMPLETED": "green",
+    "FAILED": "bold red",
+    "TERMINATED": "magenta",
+    "CANCELED": "magenta",
+}
+
+DETAILS_WIDTH = 60  # history DETAILS and list FAILURE MESSAGE are cut to this in short/plain output
+
+
+def is_terminal(stream: Any) -> bool:
+    """Whether a stream is an interactive terminal. Tests monkeypatch this one function."""
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def color_wanted(no_color: bool, stream: Any) -> bool:
+    if no_color or "NO_COLOR" in os.environ:
+        return False
+    return is_terminal(stream)
+
+
+# ----------------------------------------------------------------------------- plain value helpers
+
+
+def humanize_age(dt: datetime | None, now: datetime | None = None) -> str:
+    """Age like kubectl and the Dapr CLI print it: 45s, 12m, 5h, 3d."""
+    if dt is None:
+        return ""
+    now = now or datetime.now(timezone.utc)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    secs = max(0, int((now - dt).total_seconds()))
+    if secs < 120:
+        return f"{secs}s"
+    if secs < 120 * 60:
+        return f"{secs // 60}m"
+    if secs < 48 * 3600:
+        return f"{secs // 3600}h"
+    return f"{secs // 86400}d"
+
+
+def humanize_elapsed(seconds: float) -> str:
+    if seconds < 1:
+        return f"{int(round(seconds * 1000))}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s".replace(".0s", "s")
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m{int(seconds % 60)}s"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60)}m"
+    return f"{int(seconds // 86400)}d{int(seconds % 86400 // 3600)}h"
+
+
+def payload_text(text: str | None) -> str:
+    """A JSON payload for a human: a JSON string shows bare, anything else as compact JSON."""
+    if text is None:
+        return ""
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError):
+        return str(text)
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def clip(text: str, width: int = DETAILS_WIDTH) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def status_name(state: WorkflowState) -> str:
+    s = state.runtime_status
+    return s.value if isinstance(s, WorkflowStatus) else str(s)
+
+
+# ------------------------------------------------------------------------------------------- rows
+
+
+def state_row(state: WorkflowState, wide: bool, now: datetime | None = None) -> dict[str, str]:
+    row = {
+        "NAME": state.name,
+        "ID": state.instance_id,
+        "STATUS": status_name(state),
+        "CUSTOM STATUS": clip(payload_text(state.serialized_custom_status), 40),
+        "AGE": humanize_age(state.created_at, now),
+    }
+    if wide:
+        row["CREATED"] = rfc3339(state.created_at) or ""
+        row["LAST UPDATE"] = rfc3339(state.last_updated_at) or ""
+        row["FAILURE MESSAGE"] = clip(state.failure_details.message) if state.failure_details else ""
+    return row
+
+
+def state_card(state: WorkflowState, wide: bool, show_input: bool, show_output: bool) -> list[tuple[str, str]]:
+    now = datetime.now(timezone.utc)
+    fields: list[tuple[str, str]] = [
+        ("ID", state.instance_id),
+        ("Name", state.name),
+        ("Status", status_name(state)),
+    ]
+    if wide:
+        fields.append(("App ID", state.app_id))
+    if state.serialized_custom_status is not None:
+        fields.append(("Custom status", payload_text(state.serialized_custom_status)))
+    fields.append(("Created", f"{rfc3339(state.created_at)} ({humanize_age(state.created_at, now)} ago)"))
+    fields.append(("Last updated", f"{rfc3339(state.last_updated_at)} ({humanize_age(state.last_updated_at, now)} ago)"))
+    if wide and state.completed_at is not None:
+        fields.append(("Completed", rfc3339(state.completed_at) or ""))
+    if wide and state.parent_instance_id:
+        fields.append(("Parent", state.parent_instance_id))
+    fd = state.failure_details
+    if fd is not None:
+        fields.append(("Failure", f"{fd.error_type}: {fd.message}"))
+        if wide and fd.stack_trace:
+            fields.append(("Stack trace", fd.stack_trace.rstrip()))
+    if wide or (show_input and state.serialized_input is not None):
+        fields.append(("Input", state.serialized_input if state.serialized_input is not None else ""))
+    if wide or (show_output and state.serialized_output is not None):
+        fields.append(("Output", state.serialized_output if state.serialized_output is not None else ""))
+    return fields
+
+
+def event_details(ev: HistoryEvent) -> str:
+    parts = []
+    if ev.task_scheduled_id is not None:
+        parts.append(f"#{ev.task_scheduled_id}")
+    extra = ev.extra or {}
+    for key in ("fire_at", "instance_id", "reason"):
+        if extra.get(key) is not None:
+            parts.append(f"{key}={extra[key]}")
+    if ev.data is not None:
+        parts.append(payload_text(ev.data))
+    if ev.failure_details is not None:
+        parts.append(f"{ev.failure_details.error_type}: {ev.failure_details.message}")
+    return " ".join(p for p in parts if p)
+
+
+def history_rows(events: list[HistoryEvent], wide: bool) -> list[dict[str, str]]:
+    rows = []
+    start = events[0].timestamp if events else None
+    for ev in events:
+        elapsed = (ev.timestamp - start).total_seconds() if start is not None else 0.0
+        details = event_details(ev)
+        row = {
+            "TYPE": ev.event_type,
+            "NAME": ev.name or "",
+            "EVENTID": str(ev.event_id),
+            "ELAPSED": humanize_elapsed(max(0.0, elapsed)),
+            "DETAILS": details if wide else clip(details),
+        }
+        if wide:
+            row = {"TIMESTAMP": rfc3339(ev.timestamp) or "", **row}
+        rows.append(row)
+    return rows
+
+
+# ------------------------------------------------------------------------------------ the renderer
+
+
+class Renderer:
+    """Writes rows in the chosen format to stdout (messages, progress and prompts to stderr)."""
+
+    def __init__(self, *, no_color: bool = False, out: Any = None, err: Any = None):
+        self.out = out if out is not None else sys.stdout
+        self.err = err if err is not None else sys.stderr
+        self.tty = is_terminal(self.out)
+        self.err_tty = is_terminal(self.err)
+        self.color = color_wanted(no_color, self.out)
+        self.err_color = color_wanted(no_color, self.err)
+        self._console = None
+
+    # -- low level
+    def write(self, text: str) -> None:
+        self.out.write(text)
+
+    def line(self, text: str = "") -> None:
+        self.out.write(text + "\n")
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def console(self):
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(
+                file=self.out, force_terminal=self.tty, no_color=not self.color, highlight=False,
+                color_system="auto" if self.color else None,
+            )
+        return self._console
+
+    def err_console(self):
+        from rich.console import Console
+
+        return Console(file=self.err, force_terminal=self.err_tty, no_color=not self.err_color, highlight=False,
+                       color_system="auto" if self.err_color else None)
+
+    def _status_markup(self, status: str) -> str:
+        style = STATUS_STYLES.get(status)
+        return f"[{style}]{status}[/]" if style and self.color else status
+
+    # -- messages
+    def message(self, text: str) -> None:
+        """A result line for a human ('Suspended abc'): stdout, plain."""
+        self.line(text)
+
+    def note(self, text: str) -> None:
+        """Informational text that is not the command's result: stderr."""
+        self.err.write(text + "\n")
+        self.err.flush()
+
+    # -- generic structured values
+    def json_value(self, value: Any) -> None:
+        self.line(json.dumps(value, indent=2, ensure_ascii=False))
+
+    def yaml_value(self, value: Any) -> None:
+        import yaml
+
+        self.write(yaml.safe_dump(value, sort_keys=False, allow_unicode=True, default_flow_style=False))
+
+    # -- one state (get, wait, run --wait)
+    def state(self, state: WorkflowState, fmt: str = "short", *, show_input: bool = False,
+              show_output: bool = False) -> None:
+        if fmt == "json":
+            return self.json_value(state.to_dict())
+        if fmt == "yaml":
+            return self.yaml_value(state.to_dict())
+        if fmt == "ids":
+            return self.line(state.instance_id)
+        fields = state_card(state, fmt == "wide", show_input, show_output)
+        if self.tty:
+            from rich.table import Table
+
+            grid = Table.grid(padding=(0, 2))
+            grid.add_column(style="bold")
+            grid.add_column(overflow="fold")
+            for key, value in fields:
+                grid.add_row(key, self._status_markup(value) if key == "Status" else _escape(value))
+            self.console().print(grid)
+        else:
+            width = max(len(k) for k, _ in fields) + 1
+            for key, value in fields:
+                value = value.replace("\n", "\n" + " " * (width + 1))
+                self.line(f"{key + ':':<{width}} {value}")
+
+    # -- many states (list)
+    def states(self, states: Iterable[WorkflowState], fmt: str = "short") -> int:
+        """Render a stream of states; returns how many were written."""
+        n = 0
+        if fmt == "ids":
+            for s in states:
+                self.line(s.instance_id)
+                n += 1
+            return n
+        if fmt in ("json", "jsonl", "yaml"):
+            return self.dict_stream((s.to_dict() for s in states), fmt)
+        wide = fmt == "wide"
+        now = datetime.now(timezone.utc)
+        rows = [state_row(s, wide, now) for s in states]
+        if not rows:
+            self.note("No workflow instances found.")
+            return 0
+        self.table(rows, status_col="STATUS")
+        return len(rows)
+
+    def dict_stream(self, rows: Iterable[dict[str, Any]], fmt: str) -> int:
+        """json (an array written element by element), jsonl, or yaml (a list, item by item)."""
+        n = 0
+        if fmt == "jsonl":
+            for row in rows:
+                self.line(json.dumps(row, ensure_ascii=False, separators=(",", ":")))
+                n += 1
+            return n
+        if fmt == "yaml":
+            import yaml
+
+            for row in rows:
+                self.write(yaml.safe_dump([row], sort_keys=False, allow_unicode=True, default_flow_style=False))
+                n += 1
+            if n == 0:
+                self.line("[]")
+            return n
+        # json: a streamed array, same bytes as json.dumps(list, indent=2)
+        for row in rows:
+            body = json.dumps(row, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+            self.write(("[\n  " if n == 0 else ",\n  ") + body)
+            n += 1
+        self.line("[]" if n == 0 else "\n]")
+        return n
+
+    # -- history
+    def history(self, events: list[HistoryEvent], fmt: str = "short") -> None:
+        if fmt in ("json", "jsonl", "yaml"):
+            self.dict_stream((e.to_dict() for e in events), fmt)
+            return
+        rows = history_rows(events, fmt == "wide")
+        if not rows:
+            self.note("No history events.")
+            return
+        self.table(rows)
+
+    # -- tables
+    def table(self, rows: list[dict[str, str]], status_col: str | None = None) -> None:
+        headers = list(rows[0])
+        if self.tty:
+            from rich.table import Table
+
+            table = Table(box=None, pad_edge=False, header_style="bold")
+            for h in headers:
+                table.add_column(h, overflow="fold" if h in ("DETAILS", "FAILURE MESSAGE") else "ellipsis",
+                                 no_wrap=h not in ("DETAILS", "FAILURE MESSAGE"))
+            for row in rows:
+                table.add_row(*(self._status_markup(row[h]) if h == status_col else _escape(row[h]) for h in headers))
+            self.console().print(table)
+            return
+        widths = {h: max(len(h), *(len(r[h]) for r in rows)) for h in headers}
+        last = headers[-1]
+        self.line("  ".join(h if h == last else h.ljust(widths[h]) for h in headers).rstrip())
+        for r in rows:
+            self.line("  ".join(r[h] if h == last else r[h].ljust(widths[h]) for h in headers).rstrip())
+
+    # -- prompts and progress (stderr)
+    def confirm(self, prompt: str) -> bool:
+        import click
+
+        return click.confirm(prompt, default=False, err=True)
+
+    @contextmanager
+    def progress(self, total: int | None, description: str) -> Iterator[Callable[[int], None]]:
+        """Yields advance(n). A Rich progress bar on stderr at a terminal; nothing elsewhere."""
+        if not self.err_tty:
+            yield lambda n: None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+        from rich.text import Text
+
+        class RateColumn(ProgressColumn):
+            def render(self, task):  # noqa: ANN001 - rich's signature
+                speed = task.finished_speed or task.speed
+                return Text("" if speed is None else f"{speed:,.0f}/s")
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+                      TimeElapsedColumn(), console=self.err_console(), transient=False) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda n: bar.advance(task, n)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

@@ -1,0 +1,147 @@
+"""`wf purge`: delete finished instances, one by one or in bulk with retention filters."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from wf.cli.common import Globals, complete_instance_ids, not_found, pass_globals
+from wf.cli.errors import ExitWith
+from wf.cli.inspect import parse_statuses
+from wf.model import TERMINAL_STATUSES, ListFilter, WfError, rfc3339, validate_instance_id
+
+
+@click.command("purge")
+@click.argument("instance_ids", nargs=-1, metavar="[ID]...", shell_complete=complete_instance_ids)
+@click.option("--all", "all_", is_flag=True, help="Every finished instance (COMPLETED, FAILED, TERMINATED, CANCELED).")
+@click.option("--all-older-than", metavar="DUR", help="Every instance that finished more than DUR ago (720h, 30d).")
+@click.option("--all-filter-status", "statuses", metavar="STATUS", multiple=True,
+              help="With --all / --all-older-than: only these statuses (repeatable or comma separated).")
+@click.option("--force", is_flag=True, help="Also purge instances that have not finished.")
+@click.option("--dry-run", is_flag=True, help="Print what would be purged; change nothing.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation at a terminal.")
+@pass_globals
+def purge_cmd(g: Globals, instance_ids: tuple[str, ...], all_: bool, all_older_than: str | None,
+              statuses: tuple[str, ...], force: bool, dry_run: bool, yes: bool) -> None:
+    """Delete instances with their history and child workflows.
+
+    Only finished instances, unless --force. A bulk purge asks for confirmation (showing the count)
+    at a terminal unless -y; from cron or a script it proceeds.
+
+    \b
+    Examples:
+      wf purge order-7 order-8
+      wf purge --all-older-than 720h -y                # cron: keep 30 days
+      wf purge --all --all-filter-status FAILED --dry-run
+    """
+    bulk = all_ or all_older_than is not None
+    if all_ and all_older_than is not None:
+        raise click.UsageError("--all and --all-older-than conflict; use one (--all-older-than already selects all)")
+    if instance_ids and bulk:
+        raise click.UsageError("give instance ids or --all / --all-older-than, not both")
+    if statuses and not bulk:
+        raise click.UsageError("--all-filter-status needs --all or --all-older-than")
+    if not instance_ids and not bulk:
+        raise click.UsageError("name instance ids to purge, or use --all / --all-older-than DUR")
+    for iid in instance_ids:
+        validate_instance_id(iid)
+
+    if bulk:
+        _purge_bulk(g, all_older_than, statuses, force, dry_run, yes)
+    else:
+        _purge_ids(g, instance_ids, force, dry_run)
+
+
+def _purge_ids(g: Globals, instance_ids: tuple[str, ...], force: bool, dry_run: bool) -> None:
+    backend = g.backend()
+    out = g.out
+    failures: list[WfError] = []
+    for iid in dict.fromkeys(instance_ids):  # each id once, in the order given
+        try:
+            if dry_run:
+                state = backend.get(iid, fetch_payloads=False)
+                if state is None:
+                    raise not_found(g, iid)
+                if not force and not state.runtime_status.is_terminal:
+                    from wf.model import InvalidStateError
+
+                    raise InvalidStateError(
+                        f"instance {iid!r} is {state.runtime_status}, not finished; terminate it first or add --force"
+                    )
+                out.message(f"Would purge {iid} ({state.runtime_status})")
+                continue
+            n = backend.purge(iid, force=force)
+            if n == 0:
+                raise not_found(g, iid)
+            extra = f" (with {n - 1} child instance{'s' if n != 2 else ''})" if n > 1 else ""
+            out.message(f"Purged {iid}{extra}")
+        except WfError as exc:
+            from wf.cli.errors import error_line
+
+            error_line(str(exc))
+            failures.append(exc)
+    if failures:
+        raise ExitWith(max(f.exit_code for f in failures))
+
+
+def _describe(flt: ListFilter, force: bool) -> str:
+    parts = []
+    if flt.statuses:
+        parts.append("status " + "|".join(s.value for s in flt.statuses))
+    elif not force:
+        parts.append("finished")
+    if flt.completed_before is not None:
+        parts.append(f"finished before {rfc3339(flt.completed_before)}")
+    return ", ".join(parts)
+
+
+def _purge_bulk(g: Globals, older_than: str | None, statuses: tuple[str, ...], force: bool, dry_run: bool,
+                yes: bool) -> None:
+    completed_before = None
+    if older_than is not None:
+        from wf.durations import parse_time_ago
+
+        completed_before = parse_time_ago(older_than)
+    wanted = parse_statuses(statuses)
+    if wanted and not force:
+        live = [s.value for s in wanted if s not in TERMINAL_STATUSES]
+        if live:
+            raise click.UsageError(
+                f"{', '.join(live)} {'is' if len(live) == 1 else 'are'} not a finished status; add --force to purge live instances"
+            )
+    flt = ListFilter(statuses=wanted, completed_before=completed_before)
+    backend = g.backend()
+    out = g.out
+    what = _describe(flt, force)
+    app = g.resolved_app_id()
+
+    if dry_run:
+        n = backend.purge_many(flt, force=force, dry_run=True)
+        out.message(f"Would purge {n} instance{'s' if n != 1 else ''} ({what}; app {app}); dry run, nothing changed")
+        return
+
+    interactive = out.err_tty and _stdin_is_terminal()
+    total = None
+    if interactive and not yes:
+        total = backend.count(flt)
+        if total == 0:
+            out.message(f"Nothing to purge ({what}; app {app})")
+            return
+        if not out.confirm(f"Purge {total} instance{'s' if total != 1 else ''} ({what}; app {app})?"):
+            raise click.Abort()
+    elif out.err_tty:
+        total = backend.count(flt)
+
+    with out.progress(total, "Purging") as advance:
+        n = backend.purge_many(flt, force=force, dry_run=False, progress=advance)
+    out.message(f"Purged {n} instance{'s' if n != 1 else ''} ({what}; app {app})")
+
+
+def _stdin_is_terminal() -> bool:
+    from wf.cli.output import is_terminal
+
+    return is_terminal(sys.stdin)
+
+
+COMMANDS = [purge_cmd]

@@ -1,0 +1,64 @@
+"""`wf worker --app MODULE:ATTR`: run an app's workflows and activities until told to stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+import click
+
+from wf.cli.common import Globals, load_app, pass_globals, prepare_app_overrides
+
+
+@click.command("worker")
+@click.option("--app", "app_spec", required=True, metavar="MODULE:ATTR",
+              help="The app's WorkflowRuntime: MODULE:ATTR or path/to/file.py:ATTR.")
+@pass_globals
+def worker_cmd(g: Globals, app_spec: str) -> None:
+    """Run the workflows and activities of an app against the store, until SIGINT / SIGTERM.
+
+    The first signal drains: work in progress finishes and is committed, nothing new is claimed.
+    A second signal exits at once (what was running is retried by the next worker).
+
+    \b
+    Examples:
+      wf worker --app examples/approval.py:wfr
+      wf --db /var/lib/wf/prod.db -a billing worker --app billing.workflows:wfr
+    """
+    prepare_app_overrides(g)
+    runtime = load_app(app_spec)
+    stop = threading.Event()
+    seen = {"n": 0}
+
+    def on_signal(signum: int, frame: object) -> None:
+        seen["n"] += 1
+        if seen["n"] > 1:
+            try:
+                sys.stderr.write("wf worker: second signal, exiting now without draining\n")
+                sys.stderr.flush()
+            finally:
+                os._exit(128 + signum)
+        stop.set()
+
+    watched = [signal.SIGINT, signal.SIGTERM]
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {s: signal.signal(s, on_signal) for s in watched}
+    out = g.out
+    try:
+        runtime.start()
+        out.note(f"wf worker: running {app_spec} (app {g.resolved_app_id()}, store {g.resolved_db()}); "
+                 "Ctrl-C or SIGTERM stops it")
+        while not stop.wait(0.2):
+            pass
+        out.note("wf worker: stopping; draining work in progress (signal again to exit at once)")
+        runtime.shutdown()
+        out.note("wf worker: stopped")
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+COMMANDS = [worker_cmd]
