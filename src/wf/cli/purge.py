@@ -124,18 +124,28 @@ def _purge_bulk(g: Globals, older_than: str | None, statuses: tuple[str, ...], f
     interactive = out.err_tty and _stdin_is_terminal()
     total = None
     if interactive and not yes:
-        total = backend.count(flt)
+        total = _count(backend, flt, force)
         if total == 0:
             out.message(f"Nothing to purge ({what}; app {app})")
             return
         if not out.confirm(f"Purge {total} instance{'s' if total != 1 else ''} ({what}; app {app})?"):
             raise click.Abort()
     elif out.err_tty:
-        total = backend.count(flt)
+        total = _count(backend, flt, force)
 
     with out.progress(total, "Purging") as advance:
         n = backend.purge_many(flt, force=force, dry_run=False, progress=advance)
     out.message(f"Purged {n} instance{'s' if n != 1 else ''} ({what}; app {app})")
+
+
+def _count(backend, flt: ListFilter, force: bool) -> int:
+    """Backend.count(flt); the local backend also takes force= (count live instances too)."""
+    if force:
+        try:
+            return backend.count(flt, force=True)
+        except TypeError:
+            pass
+    return backend.count(flt)
 
 
 def _stdin_is_terminal() -> bool:

@@ -69,7 +69,8 @@ class Worker:
                  max_concurrent_workflows: int | None = None, durability: str | None = None) -> None:
         self.db_path, self.app_id = db_path, app_id
         self.workflows, self.activities = workflows, activities
-        self.max_activities = max_concurrent_activities or 16
+        # durabletask's default: activities mostly wait on I/O, and the pool starts threads lazily.
+        self.max_activities = max_concurrent_activities or 100 * (os.cpu_count() or 1)
         self.max_workflows = max_concurrent_workflows or 256
         self.durability = durability
         self.host, self.pid = socket.gethostname(), os.getpid()
