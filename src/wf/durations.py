@@ -57,7 +57,7 @@ def parse_duration(text: str) -> timedelta:
         pos = m.end()
     try:
         return timedelta(seconds=seconds)
-    except OverflowError:
+    except (OverflowError, ValueError):
         raise InvalidArgumentError(f"invalid duration {text!r}: too large") from None
 
 
@@ -103,7 +103,9 @@ def parse_time_ago(text: str, now: datetime | None = None) -> datetime:
         return parse_timestamp(s)
     try:
         return now - parse_duration(s)
-    except InvalidArgumentError:
+    except InvalidArgumentError as exc:
+        if "too large" in str(exc):
+            raise InvalidArgumentError(f"invalid age {text!r}: too large") from None
         raise InvalidArgumentError(
             f"invalid age {text!r}: expected a duration ({_EXAMPLES}) or a timestamp (RFC 3339 or YYYY-MM-DD)"
         ) from None
@@ -119,7 +121,9 @@ def parse_time_ahead(text: str, now: datetime | None = None) -> datetime:
         return parse_timestamp(s)
     try:
         return now + parse_duration(s)
-    except InvalidArgumentError:
+    except InvalidArgumentError as exc:
+        if "too large" in str(exc):
+            raise InvalidArgumentError(f"invalid start time {text!r}: too far ahead") from None
         raise InvalidArgumentError(
             f"invalid start time {text!r}: expected a timestamp (RFC 3339 or YYYY-MM-DD) or a duration from now ({_EXAMPLES})"
         ) from None

@@ -162,7 +162,7 @@ def read_payload(value: str | None, what: str = "input") -> str | None:
     if value is None:
         return None
     if value == "-":
-        text = click.get_text_stream("stdin").read()
+        text = sys.stdin.read()
         source = f"{what} from stdin"
     elif value.startswith("@"):
         path = value[1:]
