@@ -42,6 +42,7 @@ STATUS_STYLES = {
     "CANCELED": "magenta",
 }
 
+FOLDING_COLUMNS = ("CUSTOM STATUS", "FAILURE MESSAGE", "DETAILS")
 DETAILS_WIDTH = 60  # history DETAILS and list FAILURE MESSAGE are cut to this in short/plain output
 
 
@@ -347,12 +348,26 @@ class Renderer:
             from rich.table import Table
 
             table = Table(box=None, pad_edge=False, header_style="bold")
+            needed = 2 * (len(headers) - 1)
             for h in headers:
-                table.add_column(h, overflow="fold" if h in ("DETAILS", "FAILURE MESSAGE") else "ellipsis",
-                                 no_wrap=h not in ("DETAILS", "FAILURE MESSAGE"))
+                natural = max(len(h), *(len(r[h]) for r in rows))
+                if h in FOLDING_COLUMNS:  # free text folds onto more lines, down to 20 columns
+                    width = min(natural, 20)
+                    table.add_column(h, overflow="fold", min_width=width)
+                else:  # ids, statuses, times: never shortened, they must stay copyable
+                    width = natural
+                    table.add_column(h, no_wrap=True, overflow="fold", min_width=width)
+                needed += width
             for row in rows:
                 table.add_row(*(self._status_markup(row[h]) if h == status_col else _escape(row[h]) for h in headers))
-            self.console().print(table)
+            console = self.console()
+            # Wider than the terminal even when folded: print long lines (as kubectl -o wide does).
+            if needed > console.width:
+                from rich.console import Console
+
+                console = Console(file=self.out, force_terminal=self.tty, no_color=not self.color, highlight=False,
+                                  color_system="auto" if self.color else None, width=needed)
+            console.print(table)
             return
         widths = {h: max(len(h), *(len(r[h]) for r in rows)) for h in headers}
         last = headers[-1]
