@@ -40,3 +40,18 @@ def parent(ctx, n):
     """Starts a child that waits for an event, so terminate / purge can reach children."""
     result = yield ctx.call_child_workflow(waiter, input=n, instance_id=f"{ctx.instance_id}-child")
     return result
+
+
+@wfr.activity
+def nap(ctx, seconds):
+    import time
+
+    time.sleep(seconds)
+    return seconds
+
+
+@wfr.workflow
+def sleepy(ctx, seconds):
+    """An activity that takes `seconds`: lets tests catch a worker in the middle of work."""
+    result = yield ctx.call_activity(nap, input=seconds)
+    return result

@@ -1,0 +1,157 @@
+"""The real `wf` executable against a real `wf worker` process on a temp store."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+
+import pytest
+
+from conftest import WF_EXE, run_wf, wait_until, wf_env
+
+
+def status(db: str, iid: str) -> str | None:
+    r = run_wf(db, "get", iid, "-o", "json")
+    return json.loads(r.stdout)["runtime_status"] if r.returncode == 0 else None
+
+
+def history_types(db: str, iid: str) -> list[str]:
+    r = run_wf(db, "history", iid, "-o", "jsonl")
+    return [json.loads(line)["event_type"] for line in r.stdout.splitlines()]
+
+
+def test_version_and_help():
+    r = subprocess.run([WF_EXE, "--version"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.strip() == "wf 0.1.0"
+    r = subprocess.run([WF_EXE, "-h"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "raise-event" in r.stdout and "Exit codes" in r.stdout
+
+
+def test_run_wait_against_a_worker_process(db, worker_proc):
+    worker_proc()
+    r = run_wf(db, "run", "doubler", "-i", "s-ok", "-x", "21", "--wait", "--timeout", "20s", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["serialized_output"] == "42"
+    r = run_wf(db, "run", "failing", "-x", '"nope"', "--wait", "--timeout", "20s", "-q")
+    assert r.returncode == 3 and len(r.stdout.strip()) == 32
+
+
+def test_approval_style_flow_event_wait_list_purge(db, worker_proc):
+    worker_proc()
+    assert run_wf(db, "run", "waiter", "-i", "s-ev", "-q").stdout == "s-ev\n"
+    wait_until(lambda: status(db, "s-ev") == "RUNNING", 20, "s-ev running")
+    r = run_wf(db, "raise-event", "s-ev/go", "-x", '{"approved": true}')
+    assert r.returncode == 0 and r.stdout == "Raised event go on s-ev\n"
+    r = run_wf(db, "wait", "s-ev", "--timeout", "20s", "-o", "json")
+    assert r.returncode == 0
+    assert json.loads(json.loads(r.stdout)["serialized_output"]) == {"got": {"approved": True}}
+    assert "EventRaised" in history_types(db, "s-ev")
+    rows = [json.loads(line) for line in run_wf(db, "list", "-o", "jsonl").stdout.splitlines()]
+    assert [(d["instance_id"], d["runtime_status"]) for d in rows] == [("s-ev", "COMPLETED")]
+    r = run_wf(db, "purge", "--all")  # no terminal (cron): no question asked
+    assert r.returncode == 0 and r.stdout.startswith("Purged 1 instance ")
+    assert run_wf(db, "list", "-o", "ids").stdout == ""
+
+
+def test_suspend_resume_terminate_and_wait_codes(db, worker_proc):
+    worker_proc()
+    run_wf(db, "run", "waiter", "-i", "s-ctl")
+    wait_until(lambda: status(db, "s-ctl") == "RUNNING", 20, "s-ctl running")
+    assert run_wf(db, "suspend", "s-ctl", "-r", "hold").returncode == 0
+    wait_until(lambda: status(db, "s-ctl") == "SUSPENDED", 20, "s-ctl suspended")
+    r = run_wf(db, "wait", "s-ctl", "--timeout", "300ms")
+    assert r.returncode == 124 and r.stderr.startswith("Error: timed out after 300ms") and "SUSPENDED" in r.stderr
+    assert run_wf(db, "resume", "s-ctl").returncode == 0
+    wait_until(lambda: status(db, "s-ctl") == "RUNNING", 20, "s-ctl resumed")
+    assert run_wf(db, "terminate", "s-ctl", "--output", '"bye"').returncode == 0
+    r = run_wf(db, "wait", "s-ctl", "--timeout", "20s", "-q")
+    assert r.returncode == 4
+    types = history_types(db, "s-ctl")
+    assert "ExecutionSuspended" in types and "ExecutionResumed" in types and "ExecutionTerminated" in types
+
+
+def test_terminate_no_recursive_against_worker(db, worker_proc):
+    worker_proc()
+    run_wf(db, "run", "parent", "-i", "s-par")
+    wait_until(lambda: status(db, "s-par-child") == "RUNNING", 20, "child running")
+    assert run_wf(db, "terminate", "s-par", "--no-recursive").returncode == 0
+    assert run_wf(db, "wait", "s-par", "--timeout", "20s", "-q").returncode == 4
+    assert status(db, "s-par-child") == "RUNNING"
+    assert run_wf(db, "purge", "s-par").stdout == "Purged s-par\n"  # its live child is left to run
+    assert status(db, "s-par") is None and status(db, "s-par-child") == "RUNNING"
+    r = run_wf(db, "purge", "s-par-child")
+    assert r.returncode == 1 and r.stderr.startswith("Error: ") and "terminate it first" in r.stderr
+    assert status(db, "s-par-child") == "RUNNING"
+    assert run_wf(db, "purge", "s-par-child", "--force").returncode == 0
+    assert status(db, "s-par-child") is None
+
+
+def test_worker_drains_on_sigterm(db, worker_proc):
+    p = worker_proc()
+    run_wf(db, "run", "sleepy", "-i", "s-nap", "-x", "0.5")
+    wait_until(lambda: "TaskScheduled" in history_types(db, "s-nap"), 20, "activity scheduled")
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=20)
+    assert p.returncode == 0, err
+    assert "draining" in err and "wf worker: stopped" in err and "Traceback" not in err
+    # The activity in flight finished and its result was committed: the next worker completes the
+    # workflow from it.
+    worker_proc()
+    r = run_wf(db, "wait", "s-nap", "--timeout", "20s", "-o", "json")
+    assert r.returncode == 0 and json.loads(r.stdout)["serialized_output"] == "0.5"
+
+
+def test_worker_second_signal_exits_at_once(db, worker_proc):
+    p = worker_proc()
+    run_wf(db, "run", "sleepy", "-i", "s-long", "-x", "60")
+    wait_until(lambda: "TaskScheduled" in history_types(db, "s-long"), 20, "activity scheduled")
+    p.send_signal(signal.SIGINT)
+    wait_until(lambda: p.poll() is not None or _stderr_has(p, "draining"), 10, "draining message")
+    p.send_signal(signal.SIGINT)
+    p.wait(timeout=10)
+    assert p.returncode == 128 + signal.SIGINT
+    assert status(db, "s-long") == "RUNNING"  # abandoned; another worker retries it after the lease
+
+
+def _stderr_has(p: subprocess.Popen, text: str) -> bool:
+    import os
+    import select
+
+    fd = p.stderr.fileno()
+    buf = getattr(p, "_seen", "")
+    while select.select([fd], [], [], 0)[0]:
+        chunk = os.read(fd, 4096).decode()
+        if not chunk:
+            break
+        buf += chunk
+    p._seen = buf
+    return text in buf
+
+
+def test_usage_error_in_subprocess(db):
+    r = run_wf(db, "list", "-s", "DONE")
+    assert r.returncode == 2
+    assert r.stderr.splitlines() == [
+        "Error: unknown status 'DONE'; expected one of RUNNING, COMPLETED, CONTINUED_AS_NEW, FAILED, CANCELED, "
+        "TERMINATED, PENDING, SUSPENDED"]
+    r = run_wf(db, "purge", "--all", "--all-older-than", "3d")
+    assert r.returncode == 2 and "conflict" in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+def test_closed_pipe_is_quiet(db, backend):
+    for i in range(300):
+        backend.start("doubler", instance_id=f"pipe-{i}")
+    backend.close()
+    r = subprocess.run(f"'{WF_EXE}' list -o jsonl | head -1", shell=True, capture_output=True, text=True,
+                       timeout=30, env=wf_env(db))
+    assert len(r.stdout.splitlines()) == 1
+    assert "Traceback" not in r.stderr and "Error" not in r.stderr
+
+
+def test_run_app_in_subprocess(db):
+    from conftest import APP_SPEC
+
+    r = run_wf(db, "run", "doubler", "-x", "5", "--app", APP_SPEC, "-o", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["serialized_output"] == "10"
