@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import yaml
 
-from conftest import APP_SPEC, one_error_line, snapshot, wait_until
+from cli_testing import APP_SPEC, one_error_line, snapshot, wait_until
 from wf.model import WorkflowStatus
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.shell_completion import ShellComplete, get_completion_class
 
-from conftest import run_wf
+from cli_testing import run_wf
 from wf.cli.app import cli
 from wf.cli.completion import SHELLS, completion_script
 

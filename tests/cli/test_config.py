@@ -7,7 +7,7 @@ import os
 import stat
 import tomllib
 
-from conftest import one_error_line
+from cli_testing import one_error_line
 
 
 def _cfg(tmp_path):

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from conftest import one_error_line, snapshot
+from cli_testing import one_error_line, snapshot
 
 
 def _digest(path: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import one_error_line
+from cli_testing import one_error_line
 
 
 class Recorder:

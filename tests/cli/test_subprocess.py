@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import WF_EXE, run_wf, wait_until, wf_env
+from cli_testing import WF_EXE, run_wf, wait_until, wf_env
 
 
 def status(db: str, iid: str) -> str | None:
@@ -150,7 +150,7 @@ def test_closed_pipe_is_quiet(db, backend):
 
 
 def test_run_app_in_subprocess(db):
-    from conftest import APP_SPEC
+    from cli_testing import APP_SPEC
 
     r = run_wf(db, "run", "doubler", "-x", "5", "--app", APP_SPEC, "-o", "json")
     assert r.returncode == 0, r.stderr
