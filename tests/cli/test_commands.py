@@ -52,7 +52,9 @@ def test_run_start_time_delays_the_start(wf, backend):
 def test_run_if_exists(wf, backend):
     assert wf("run", "doubler", "-i", "dup", "-x", "1").exit_code == 0
     r = wf("run", "doubler", "-i", "dup", "-x", "2")  # default: return the id, start nothing
-    assert r.exit_code == 0 and "already exists" in r.stderr
+    assert r.exit_code == 0 and r.stdout == "Instance dup already exists (PENDING); started nothing new\n"
+    r = wf("run", "doubler", "-i", "dup", "-x", "2", "-q")
+    assert r.stdout == "dup\n" and "already exists" in r.stderr
     assert backend.get("dup").serialized_input == "1"
     r = wf("run", "doubler", "-i", "dup", "--if-exists", "error")
     assert r.exit_code == 1 and "already exists" in one_error_line(r.stderr)

@@ -72,13 +72,17 @@ def run_cmd(g: Globals, name: str, instance_id: str | None, input_: str | None, 
         iid = backend.start(name, input=payload, instance_id=instance_id, start_at=start_at, if_exists=if_exists)
         out = g.out
         if existed is not None:
-            out.note(f"Instance {iid} already exists ({existed.runtime_status}); started nothing new.")
+            what = f"Instance {iid} already exists ({existed.runtime_status}); started nothing new"
+        else:
+            what = f"Started {name} as {iid}"
         if quiet:
             out.line(iid)
+            if existed is not None:
+                out.note(what)
         elif not wait:
-            out.message(f"Started {name} as {iid}")
+            out.message(what)
         else:
-            out.note(f"Started {name} as {iid}; waiting for it to finish...")
+            out.note(f"{what}; waiting for it to finish...")
         out.flush()
         if not wait:
             return
