@@ -224,3 +224,10 @@ def test_get_list_history_at_a_terminal_through_commands(wf, finished, terminal)
     hist = ANSI.sub("", wf("history", "t1").stdout)
     assert "ExecutionCompleted" in hist
     assert "\x1b[" not in wf("--no-color", "list").stdout
+
+
+def test_forced_bulk_purge_counts_live_instances(wf, backend, terminal):
+    backend.start("waiter", instance_id="live-1")
+    r = wf("purge", "--all", "--force", input="y\n")
+    assert "Purge 1 instance (any status; app default)? [y/N]" in r.stderr
+    assert r.exit_code == 0 and backend.get("live-1") is None

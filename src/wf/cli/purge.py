@@ -89,8 +89,8 @@ def _describe(flt: ListFilter, force: bool) -> str:
     parts = []
     if flt.statuses:
         parts.append("status " + "|".join(s.value for s in flt.statuses))
-    elif not force:
-        parts.append("finished")
+    else:
+        parts.append("any status" if force else "finished")
     if flt.completed_before is not None:
         parts.append(f"finished before {rfc3339(flt.completed_before)}")
     return ", ".join(parts)
