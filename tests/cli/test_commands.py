@@ -493,3 +493,16 @@ def test_run_app_unknown_workflow_name(wf, backend):
 def test_app_refuses_url(wf):
     r = wf("--url", "http://127.0.0.1:9", "worker", "--app", APP_SPEC)
     assert r.exit_code == 2 and "cannot be combined with --url" in one_error_line(r.stderr)
+
+
+def test_app_file_named_like_a_stdlib_module_shadows_nothing(wf, backend, tmp_path):
+    import queue
+    import shutil
+
+    shutil.copy(APP_SPEC.split(":")[0], tmp_path / "queue.py")
+    r = wf("run", "doubler", "-i", "shadow", "-x", "2", "--app", f"{tmp_path / 'queue.py'}:wfr", "-q")
+    assert r.exit_code == 0, r.stderr
+    assert backend.get("shadow").serialized_output == "4"
+    import sys
+
+    assert sys.modules["queue"] is queue

@@ -251,9 +251,11 @@ def load_app(spec: str) -> Any:
             if not os.path.isfile(path):
                 raise InvalidArgumentError(f"invalid --app {spec!r}: no such file {module_part!r}")
             directory = os.path.dirname(path)
-            if directory not in sys.path:
-                sys.path.insert(0, directory)
             mod_name = os.path.splitext(os.path.basename(path))[0]
+            if _taken(mod_name, path):
+                mod_name = f"wf_app_{mod_name}"  # never shadow another module (say, a file named queue.py)
+            if directory not in sys.path:
+                sys.path.append(directory)  # its sibling modules import; last, so it shadows nothing
             module_spec = importlib.util.spec_from_file_location(mod_name, path)
             if module_spec is None or module_spec.loader is None:
                 raise InvalidArgumentError(f"invalid --app {spec!r}: cannot load {module_part!r} as Python")
@@ -295,6 +297,20 @@ def load_app(spec: str) -> Any:
             f"invalid --app {spec!r}: {attr!r} is a {type(obj).__name__}, not a wf.WorkflowRuntime"
         )
     return obj
+
+
+def _taken(name: str, path: str) -> bool:
+    """Whether `name` already means another module (loaded, or importable from sys.path)."""
+    import importlib.util
+
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        return os.path.abspath(getattr(loaded, "__file__", "") or "") != path
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return False
+    return spec is not None and os.path.abspath(spec.origin or "") != path
 
 
 def _is_runtime(obj: Any) -> bool:
