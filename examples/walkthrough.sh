@@ -20,7 +20,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold="" plain=""; fi
+step() { printf '\n%s$ %s%s\n' "$bold" "$*" "$plain"; "$@"; }
 
 # 1. A worker runs the app's workflows and activities until SIGINT / SIGTERM.
 wf worker --app examples/approval.py:wfr 2>"$workdir/worker.log" &
