@@ -155,3 +155,26 @@ def test_run_app_in_subprocess(db):
     r = run_wf(db, "run", "doubler", "-x", "5", "--app", APP_SPEC, "-o", "json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["serialized_output"] == "10"
+
+
+def test_delayed_start_ls_and_history_against_worker(db, worker_proc):
+    worker_proc()
+    r = run_wf(db, "run", "doubler", "-i", "s-late", "-x", "4", "-s", "300ms")
+    assert r.returncode == 0
+    assert status(db, "s-late") == "PENDING"
+    r = run_wf(db, "wait", "s-late", "--timeout", "20s", "-q")
+    assert r.returncode == 0
+    ls = run_wf(db, "ls", "-o", "wide", "-w", "doubler", "-s", "COMPLETED").stdout.splitlines()
+    assert ls[0].startswith("NAME") and "s-late" in ls[1]
+    hist = run_wf(db, "history", "s-late").stdout
+    assert "TaskCompleted" in hist and "ExecutionCompleted" in hist
+
+
+def test_config_profiles_in_subprocess(db, tmp_path):
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    assert run_wf(db, "--profile", "ci", "config", "set", "app_id", "ci-app", **env).returncode == 0
+    assert run_wf(db, "config", "use", "ci", **env).returncode == 0
+    assert run_wf(db, "config", "get", "app_id", **env).stdout == "ci-app\n"
+    run_wf(db, "run", "doubler", "-i", "in-ci", **env)
+    assert run_wf(db, "list", "-o", "ids", **env).stdout == "in-ci\n"
+    assert run_wf(db, "-a", "default", "list", "-o", "ids", **env).stdout == ""
