@@ -21,9 +21,12 @@ def test_new_store_is_wal_with_current_schema(tmp_path):
 
 
 def test_durability_full_by_setting(tmp_path, monkeypatch):
+    from wf.backends import open_backend
+
     assert Store(tmp_path / "a.db", durability="full").conn.execute("PRAGMA synchronous").fetchone()[0] == 2
     monkeypatch.setenv("WF_DURABILITY", "full")
-    assert Store(tmp_path / "b.db").conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    backend = open_backend(db=tmp_path / "b.db")
+    assert backend.store().conn.execute("PRAGMA synchronous").fetchone()[0] == 2
 
 
 def test_unknown_durability_is_refused(tmp_path):

@@ -110,23 +110,12 @@ def test_shutdown_drains_in_flight_activities_and_releases_leases(make_app, db_p
     iid = app.schedule(waits_on_slow)
     assert started.wait(5)
     threading.Timer(0.2, release.set).start()
-    app.stop()  # returns only after the activity finished and its result was committed
+    app.stop()  # returns only after the activity finished and its workflow moved on
+    assert app.client.get_workflow_state(iid).serialized_output == '"done"'
     conn = sqlite3.connect(db_path)
-    history = [r[0] for r in conn.execute("SELECT event FROM history h JOIN instances i USING (iid) "
-                                           "WHERE i.instance_id = ? ORDER BY seq", (iid,))]
-    inbox = conn.execute("SELECT COUNT(*) FROM inbox WHERE kind = 'TaskCompleted'").fetchone()[0]
-    assert inbox == 1 or any('"TaskCompleted"' in e for e in history)
     assert conn.execute("SELECT COUNT(*) FROM workers").fetchone()[0] == 0
     assert conn.execute("SELECT COUNT(*) FROM instances WHERE owner IS NOT NULL").fetchone()[0] == 0
     assert conn.execute("SELECT COUNT(*) FROM tasks WHERE owner IS NOT NULL").fetchone()[0] == 0
-    # A new runtime finishes the workflow from the recorded completion, without rerunning slow.
-    started.clear()
-    again = make_app()
-    again.runtime.register_activity(slow)
-    again.runtime.register_workflow(waits_on_slow)
-    again.start()
-    assert again.wait(iid).serialized_output == '"done"'
-    assert not started.is_set()
 
 
 def test_unregistered_workflow_fails_the_instance_clearly(make_app):

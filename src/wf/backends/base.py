@@ -74,7 +74,7 @@ class Backend(Protocol):
         progress(n) is called after each batch with the number deleted in it. Returns the total
         (with dry_run, the number that would be deleted)."""
 
-    def count(self, flt: ListFilter) -> int:
+    def count(self, flt: ListFilter, *, force: bool = False) -> int:
         """How many instances a bulk purge with this filter would select (for the confirmation)."""
 
     def wait(

@@ -163,7 +163,7 @@ class Store:
 
     def __init__(self, path: str | os.PathLike, *, durability: str | None = None, create: bool = True):
         self.path = Path(path)
-        durability = (durability or os.environ.get("WF_DURABILITY") or "normal").lower()
+        durability = (durability or "normal").lower()  # callers resolve flag > env > profile (wf.settings)
         if durability not in ("normal", "full"):
             raise InvalidArgumentError(f"unknown durability {durability!r}; expected normal or full")
         self.durability = durability
@@ -444,6 +444,11 @@ class Store:
             ((iid, start_seq + i, e) for i, e in enumerate(events_json)),
         )
 
+    def append_history_rows(self, rows: Sequence[tuple[int, int, str]]) -> None:
+        """rows: (iid, seq, event JSON) of any number of instances."""
+        if rows:
+            self.conn.executemany("INSERT INTO history (iid, seq, event) VALUES (?, ?, ?)", rows)
+
     def history_length(self, iid: int) -> int:
         row = self.conn.execute("SELECT MAX(seq) FROM history WHERE iid = ?", (iid,)).fetchone()
         return 0 if row[0] is None else row[0] + 1
@@ -459,6 +464,7 @@ class Store:
         )
 
     def add_messages(self, rows: Iterable[tuple[int, str, float, str]]) -> None:
+        """rows: (iid, kind, visible_at, event JSON)."""
         self.conn.executemany("INSERT INTO inbox (iid, kind, visible_at, event) VALUES (?, ?, ?, ?)", rows)
 
     def wake(self, iid: int, at: float) -> None:
@@ -468,10 +474,36 @@ class Store:
             (at, at, iid),
         )
 
-    def visible_messages(self, iid: int, now: float) -> list[tuple[int, str]]:
-        return self.conn.execute(
-            "SELECT id, event FROM inbox WHERE iid = ? AND visible_at <= ? ORDER BY id", (iid, now)
-        ).fetchall()
+    def wake_many(self, iids: Sequence[int], at: float) -> None:
+        if iids:
+            self.conn.executemany(
+                "UPDATE instances SET ready_at = MIN(COALESCE(ready_at, ?), ?) WHERE iid = ? AND status = 'RUNNING'",
+                ((at, at, iid) for iid in iids),
+            )
+
+    def visible_messages_many(self, iids: Sequence[int], now: float) -> dict[int, list[tuple[int, str]]]:
+        """The visible inbox of several instances, each in arrival order."""
+        out: dict[int, list[tuple[int, str]]] = {}
+        for chunk in _chunks(list(iids)):
+            rows = self.conn.execute(
+                f"SELECT iid, id, event FROM inbox WHERE iid IN ({_marks(len(chunk))}) AND visible_at <= ? "
+                "ORDER BY id",
+                (*chunk, now),
+            )
+            for iid, mid, event in rows:
+                out.setdefault(iid, []).append((mid, event))
+        return out
+
+    def update_running(self, rows: Sequence[tuple[float, int, str | None, int]]) -> None:
+        """After a step of instances still running: rows of (now, custom status changed, custom
+        status, iid). Bumps the version and recomputes ready_at from the inbox."""
+        if rows:
+            self.conn.executemany(
+                "UPDATE instances SET status = 'RUNNING', updated_at = ?, version = version + 1, "
+                "custom_status = CASE WHEN ? THEN ? ELSE custom_status END, "
+                "ready_at = (SELECT MIN(visible_at) FROM inbox WHERE inbox.iid = instances.iid) WHERE iid = ?",
+                rows,
+            )
 
     def delete_messages(self, ids: Sequence[int]) -> None:
         for chunk in _chunks(list(ids)):
@@ -501,10 +533,16 @@ class Store:
         ).fetchall()
         return [TaskRow(*r) for r in rows]
 
-    def finish_task(self, task_row_id: int, owner: str) -> bool:
-        """Remove a task its owner finished. False when the owner no longer holds it (taken over,
-        terminated, purged): then its result must not be recorded, so a completion lands once."""
-        return self.conn.execute("DELETE FROM tasks WHERE id = ? AND owner = ?", (task_row_id, owner)).rowcount == 1
+    def finish_tasks(self, task_row_ids: Sequence[int], owner: str) -> set[int]:
+        """Remove tasks their owner finished; returns those it still held. A task no longer held
+        (taken over, terminated, purged) must not have its result recorded: a completion lands once."""
+        held: set[int] = set()
+        for chunk in _chunks(list(task_row_ids)):
+            rows = self.conn.execute(
+                f"DELETE FROM tasks WHERE owner = ? AND id IN ({_marks(len(chunk))}) RETURNING id", (owner, *chunk)
+            )
+            held.update(r[0] for r in rows)
+        return held
 
     def delete_tasks(self, iid: int) -> None:
         self.conn.execute("DELETE FROM tasks WHERE iid = ?", (iid,))

@@ -24,7 +24,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from wf.engine import control, signals
@@ -51,6 +51,26 @@ class _Done:
     data: str | None
     failure: FailureDetails | None
     ts: float
+
+
+@dataclass
+class _Batch:
+    """Writes of one turn that share a statement: flushed with executemany, in dependency order."""
+
+    history: list[tuple[int, int, str]] = field(default_factory=list)
+    consumed: list[int] = field(default_factory=list)
+    tasks: list[tuple[str, int, str, int, str, str | None, float]] = field(default_factory=list)
+    messages: list[tuple[int, str, float, str]] = field(default_factory=list)
+    running: list[tuple[float, int, str | None, int]] = field(default_factory=list)
+
+    def flush(self, store: Store) -> None:
+        store.append_history_rows(self.history)
+        store.delete_messages(self.consumed)
+        store.add_tasks(self.tasks)
+        store.add_messages(self.messages)
+        store.update_running(self.running)  # last: ready_at is computed from the inbox as it now is
+        for rows in (self.history, self.consumed, self.tasks, self.messages, self.running):
+            rows.clear()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -141,8 +161,8 @@ class Worker:
             if not busy:
                 self._idle_wait()
         try:
+            self._tick(claim=False)  # record the last results and advance their workflows
             with self.store.write():
-                self._record_done(time.time())
                 self.store.release_worker(self.worker_id, time.time())
         except Exception:  # pragma: no cover - the lease expires anyway
             log.exception("could not release leases")
@@ -194,10 +214,11 @@ class Worker:
                     store.release_instances(self.worker_id, self._to_release)
                     self._to_release.clear()
                 self._record_done(now, done)
+                # Workflows advance while draining too: the results just recorded move them on.
+                claimed = store.claim_instances(self.app_id, self.worker_id, now, self.max_workflows)
+                if claimed:
+                    self._advance_all(claimed, now)
                 if claim:
-                    claimed = store.claim_instances(self.app_id, self.worker_id, now, self.max_workflows)
-                    for row in claimed:
-                        self._advance(row, now)
                     free = self.max_activities - self._inflight
                     if free > 0:
                         tasks = store.claim_tasks(self.app_id, self.worker_id, now, free)
@@ -232,16 +253,22 @@ class Worker:
         """Turn finished activities into inbox messages; a task no longer ours is dropped."""
         assert self.store is not None
         store = self.store
-        for d in done if done is not None else self._drain_done():
-            if not store.finish_task(d.task.id, self.worker_id):
+        done = self._drain_done() if done is None else done
+        if not done:
+            return
+        ours = store.finish_tasks([d.task.id for d in done], self.worker_id)
+        messages = []
+        for d in done:
+            if d.task.id not in ours:
                 continue
             if d.failure is None:
                 event = Event(h.TASK_COMPLETED, d.ts, task_id=d.task.task_id, name=d.task.name, data=d.data)
             else:
                 event = Event(h.TASK_FAILED, d.ts, task_id=d.task.task_id, name=d.task.name,
                               failure=d.failure.to_dict())
-            store.add_message(d.task.iid, event.type, now, event.to_json())
-            store.wake(d.task.iid, now)
+            messages.append((d.task.iid, event.type, now, event.to_json()))
+        store.add_messages(messages)
+        store.wake_many([m[0] for m in messages], now)
 
     def _reap(self, now: float) -> None:
         """Release the leases of dead workers: at once for a vanished process on this host,
@@ -257,10 +284,18 @@ class Worker:
 
     # ------------------------------------------------------------------------------ workflows
 
-    def _advance(self, row: InstanceRow, now: float) -> None:
+    def _advance_all(self, rows: list[InstanceRow], now: float) -> None:
+        """Advance every claimed instance, then write the common changes in a few batched statements."""
+        assert self.store is not None
+        inbox = self.store.visible_messages_many([r.iid for r in rows], now)
+        batch = _Batch()
+        for row in rows:
+            self._advance(row, inbox.get(row.iid, []), now, batch)
+        batch.flush(self.store)
+
+    def _advance(self, row: InstanceRow, messages: list[tuple[int, str]], now: float, batch: "_Batch") -> None:
         assert self.store is not None
         store = self.store
-        messages = store.visible_messages(row.iid, now)
         events = [Event.from_json(text) for _, text in messages]
         if row.status not in ("RUNNING", "PENDING") or (
             row.status == "PENDING" and not any(e.type == h.EXECUTION_STARTED for e in events)
@@ -284,23 +319,29 @@ class Worker:
             past = [Event.from_json(text) for text in store.load_history(row.iid)]
             ex, step = execute(fn, row.instance_id, row.name, past, events, now)
             start_seq = len(past)
-        store.append_history(row.iid, start_seq, [e.to_json() for e in step.events])
-        store.delete_messages([mid for mid, _ in messages])
+        batch.history.extend((row.iid, start_seq + i, e.to_json()) for i, e in enumerate(step.events))
+        batch.consumed.extend(mid for mid, _ in messages)
+        ended = step.status is not None
         for e in step.events:
-            effect = self._EFFECTS.get(e.type)
-            if effect is not None:
-                effect(self, row, e, now)
-        self._settle(row, step, ex, now)
-
-    def _schedule_task(self, row: InstanceRow, e: Event, now: float) -> None:
-        assert self.store is not None
-        self.store.add_tasks([(row.app_id, row.iid, row.instance_id, e.event_id, e.name or "", e.data, now)])
-
-    def _schedule_timer(self, row: InstanceRow, e: Event, now: float) -> None:
-        assert self.store is not None
-        fire_at = float(e.get("fire_at", now))
-        fired = Event(h.TIMER_FIRED, fire_at, task_id=e.event_id, extra={"fire_at": fire_at})
-        self.store.add_message(row.iid, h.TIMER_FIRED, fire_at, fired.to_json())
+            if e.type == h.TASK_SCHEDULED and not ended:
+                batch.tasks.append((row.app_id, row.iid, row.instance_id, e.event_id, e.name or "", e.data, now))
+            elif e.type == h.TIMER_CREATED and not ended:
+                fire_at = float(e.get("fire_at", now))
+                fired = Event(h.TIMER_FIRED, fire_at, task_id=e.event_id, extra={"fire_at": fire_at})
+                batch.messages.append((row.iid, h.TIMER_FIRED, fire_at, fired.to_json()))
+            elif e.type == h.CHILD_WORKFLOW_CREATED:
+                self._start_child(row, e, now)
+        if ended:
+            batch.flush(store)  # the end of an instance clears its inbox and tasks: write what precedes first
+            self._settle_ended(row, step, ex, now)
+            return
+        batch.running.append((now, int(step.custom_status_changed), step.custom_status, row.iid))
+        if ex is not None:
+            self._cache[row.iid] = (ex, row.version + 1)
+            self._cache.move_to_end(row.iid)
+            while len(self._cache) > CACHE_SIZE:
+                old, _ = self._cache.popitem(last=False)
+                self._to_release.append(old)
 
     def _start_child(self, row: InstanceRow, e: Event, now: float) -> None:
         assert self.store is not None
@@ -314,49 +355,31 @@ class Worker:
             failed = Event(h.CHILD_WORKFLOW_FAILED, now, task_id=e.event_id, name=e.name, failure=failure.to_dict())
             self.store.add_message(row.iid, failed.type, now, failed.to_json())
 
-    _EFFECTS: dict[str, Callable[["Worker", InstanceRow, Event, float], None]] = {
-        h.TASK_SCHEDULED: _schedule_task,
-        h.TIMER_CREATED: _schedule_timer,
-        h.CHILD_WORKFLOW_CREATED: _start_child,
-    }
-
-    def _settle(self, row: InstanceRow, step: Step, ex: Execution | None, now: float) -> None:
-        """Write the instance's new state after a step, and keep or drop its execution in memory."""
+    def _settle_ended(self, row: InstanceRow, step: Step, ex: Execution | None, now: float) -> None:
+        """Write the state of an instance that completed, failed or continued as new."""
         assert self.store is not None
         store = self.store
+        self._cache.pop(row.iid, None)
         fields: dict[str, Any] = {"updated_at": now, "bump_version": True}
         if step.custom_status_changed:
             fields["custom_status"] = step.custom_status
-        if step.status in ("COMPLETED", "FAILED"):
-            failure = step.failure.to_dict() if step.failure else None
-            store.delete_inbox(row.iid)
-            store.delete_tasks(row.iid)
-            store.update_instance(row.iid, status=step.status, output=step.output, completed_at=now, ready_at=None,
-                                  owner=None, failure=None if failure is None else dump_payload(failure), **fields)
-            control.notify_parent(store, row, step.status, step.output, step.failure, now)
-            self._cache.pop(row.iid, None)
-            return
+        store.delete_tasks(row.iid)
         if step.status == "CONTINUED_AS_NEW":
             generation = (ex.generation + 1) if ex is not None else 1
             store.clear_history(row.iid)
             store.delete_inbox(row.iid, keep_kind=h.EVENT_RAISED)
-            store.delete_tasks(row.iid)
-            extra = {"generation": generation}
-            store.add_message(row.iid, h.EXECUTION_STARTED, now,
-                              Event(h.EXECUTION_STARTED, now, name=row.name, data=step.new_input, extra=extra).to_json())
+            started = Event(h.EXECUTION_STARTED, now, name=row.name, data=step.new_input,
+                            extra={"generation": generation})
+            store.add_message(row.iid, h.EXECUTION_STARTED, now, started.to_json())
             store.add_messages((row.iid, e.type, now, e.to_json()) for e in step.carryover)
             store.update_instance(row.iid, status="RUNNING", input=step.new_input, output=None, **fields)
             store.refresh_ready(row.iid)
-            self._cache.pop(row.iid, None)
             return
-        store.update_instance(row.iid, status="RUNNING", **fields)
-        store.refresh_ready(row.iid)
-        if ex is not None:
-            self._cache[row.iid] = (ex, row.version + 1)
-            self._cache.move_to_end(row.iid)
-            while len(self._cache) > CACHE_SIZE:
-                old, _ = self._cache.popitem(last=False)
-                self._to_release.append(old)
+        failure = step.failure.to_dict() if step.failure else None
+        store.delete_inbox(row.iid)
+        store.update_instance(row.iid, status=step.status, output=step.output, completed_at=now, ready_at=None,
+                              owner=None, failure=None if failure is None else dump_payload(failure), **fields)
+        control.notify_parent(store, row, step.status or "FAILED", step.output, step.failure, now)
 
     # ------------------------------------------------------------------------------ activities
 
