@@ -266,11 +266,14 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
+_payload_encoder = json.JSONEncoder(default=_json_default, separators=(",", ":"))
+
+
 def dump_payload(value: Any) -> str | None:
     """A Python value as the JSON text wf stores and sends (None stays None: 'no payload')."""
     if value is None:
         return None
-    return json.dumps(value, default=_json_default, separators=(",", ":"))
+    return _payload_encoder.encode(value)
 
 
 def load_payload(text: str | None) -> Any:

@@ -47,13 +47,13 @@ def create_instance(store: Store, *, app_id: str, instance_id: str, name: str, i
                     parent_task_id: int | None = None, generation: int = 0) -> int | None:
     """Insert a PENDING instance with its ExecutionStarted message. None if the id is taken."""
     iid = store.insert_instance(app_id=app_id, instance_id=instance_id, name=name, status="PENDING", now=now,
-                                input=input, parent_iid=parent_iid, parent_task_id=parent_task_id)
+                                input=input, parent_iid=parent_iid, parent_task_id=parent_task_id,
+                                ready_at=start_ts)
     if iid is None:
         return None
     extra = {"generation": generation} if generation else None
     started = Event(h.EXECUTION_STARTED, start_ts, name=name, data=input, extra=extra)
     store.add_message(iid, h.EXECUTION_STARTED, start_ts, started.to_json())
-    store.update_instance(iid, ready_at=start_ts)
     return iid
 
 

@@ -11,6 +11,7 @@ replaying from scratch, which is what makes a long history cost linear, not quad
 
 from __future__ import annotations
 
+import functools
 import inspect
 import traceback
 import uuid
@@ -58,17 +59,19 @@ def failure_of(exc: BaseException, *, with_trace: bool = True) -> FailureDetails
     return FailureDetails(str(exc) or type(exc).__name__, type(exc).__name__, trace)
 
 
-def call_with_input(fn: Callable[..., Any], ctx: Any, value: Any) -> Any:
-    """Call fn(ctx, input), or fn(ctx) when it takes a single parameter (as Dapr allows)."""
+@functools.lru_cache(maxsize=1024)
+def _takes_input(fn: Callable[..., Any]) -> bool:
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
-        return fn(ctx, value)
+        return True
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    varargs = any(p.kind == p.VAR_POSITIONAL for p in params)
-    if len(positional) >= 2 or varargs:
-        return fn(ctx, value)
-    return fn(ctx)
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
+def call_with_input(fn: Callable[..., Any], ctx: Any, value: Any) -> Any:
+    """Call fn(ctx, input), or fn(ctx) when it takes a single parameter (as Dapr allows)."""
+    return fn(ctx, value) if _takes_input(fn) else fn(ctx)
 
 
 def child_instance_id(parent: str, generation: int, action_id: int) -> str:

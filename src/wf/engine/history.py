@@ -54,6 +54,7 @@ ALL_TYPES = frozenset(
     }
 )
 
+_encode = json.JSONEncoder(separators=(",", ":")).encode  # one encoder: json.dumps builds one per call
 _FIELDS = ("type", "ts", "event_id", "name", "task_id", "data", "failure", "extra")
 
 
@@ -76,7 +77,7 @@ class Event:
             value = getattr(self, key)
             if value is not None:
                 d[key] = value
-        return json.dumps(d, separators=(",", ":"))
+        return _encode(d)
 
     @classmethod
     def from_json(cls, text: str) -> "Event":

@@ -294,12 +294,13 @@ class Store:
         input: str | None,
         parent_iid: int | None = None,
         parent_task_id: int | None = None,
+        ready_at: float | None = None,
     ) -> int | None:
         """Insert a new instance; returns its iid, or None when the id is taken in this app."""
         cur = self.conn.execute(
             "INSERT OR IGNORE INTO instances (app_id, instance_id, name, status, created_at, updated_at, "
-            "input, parent_iid, parent_task_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (app_id, instance_id, name, status, now, now, input, parent_iid, parent_task_id),
+            "input, parent_iid, parent_task_id, ready_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (app_id, instance_id, name, status, now, now, input, parent_iid, parent_task_id, ready_at),
         )
         return cur.lastrowid if cur.rowcount == 1 else None
 
@@ -310,6 +311,20 @@ class Store:
         if bump:
             sets.append("version = version + 1")
         self.conn.execute(f"UPDATE instances SET {', '.join(sets)} WHERE iid = ?", (*fields.values(), iid))
+
+    def finish_instances(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Instances that completed or failed: rows of (status, output, completed_at, updated_at,
+        failure JSON, custom status changed, custom status, iid). Clears their inbox and tasks."""
+        if not rows:
+            return
+        self.conn.executemany("DELETE FROM inbox WHERE iid = ?", ((r[-1],) for r in rows))
+        self.conn.executemany("DELETE FROM tasks WHERE iid = ?", ((r[-1],) for r in rows))
+        self.conn.executemany(
+            "UPDATE instances SET status = ?, output = ?, completed_at = ?, updated_at = ?, failure = ?, "
+            "custom_status = CASE WHEN ? THEN ? ELSE custom_status END, ready_at = NULL, owner = NULL, "
+            "version = version + 1 WHERE iid = ?",
+            rows,
+        )
 
     def refresh_ready(self, iid: int) -> None:
         """Recompute ready_at from the inbox: any message while RUNNING, the start while PENDING."""

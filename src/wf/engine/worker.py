@@ -62,6 +62,8 @@ class _Batch:
     tasks: list[tuple[str, int, str, int, str, str | None, float]] = field(default_factory=list)
     messages: list[tuple[int, str, float, str]] = field(default_factory=list)
     running: list[tuple[float, int, str | None, int]] = field(default_factory=list)
+    ended: list[tuple[InstanceRow, Step, Execution | None]] = field(default_factory=list)
+    finished: list[tuple[Any, ...]] = field(default_factory=list)
 
     def flush(self, store: Store) -> None:
         store.append_history_rows(self.history)
@@ -71,6 +73,10 @@ class _Batch:
         store.update_running(self.running)  # last: ready_at is computed from the inbox as it now is
         for rows in (self.history, self.consumed, self.tasks, self.messages, self.running):
             rows.clear()
+
+
+def _failure_json(step: Step) -> str | None:
+    return None if step.failure is None else dump_payload(step.failure.to_dict())
 
 
 def _pid_alive(pid: int) -> bool:
@@ -292,6 +298,17 @@ class Worker:
         for row in rows:
             self._advance(row, inbox.get(row.iid, []), now, batch)
         batch.flush(self.store)
+        for row, step, ex in batch.ended:  # after the flush: ending clears the inbox and tasks
+            self._cache.pop(row.iid, None)
+            if step.status == "CONTINUED_AS_NEW":
+                self._continue_as_new(row, step, ex, now)
+            else:
+                batch.finished.append((step.status, step.output, now, now, _failure_json(step),
+                                       int(step.custom_status_changed), step.custom_status, row.iid))
+                if row.parent_iid is not None:
+                    control.notify_parent(self.store, row, step.status or "FAILED", step.output, step.failure, now)
+        self.store.finish_instances(batch.finished)
+        batch.finished.clear()
 
     def _advance(self, row: InstanceRow, messages: list[tuple[int, str]], now: float, batch: "_Batch") -> None:
         assert self.store is not None
@@ -332,8 +349,7 @@ class Worker:
             elif e.type == h.CHILD_WORKFLOW_CREATED:
                 self._start_child(row, e, now)
         if ended:
-            batch.flush(store)  # the end of an instance clears its inbox and tasks: write what precedes first
-            self._settle_ended(row, step, ex, now)
+            batch.ended.append((row, step, ex))
             return
         batch.running.append((now, int(step.custom_status_changed), step.custom_status, row.iid))
         if ex is not None:
@@ -355,31 +371,21 @@ class Worker:
             failed = Event(h.CHILD_WORKFLOW_FAILED, now, task_id=e.event_id, name=e.name, failure=failure.to_dict())
             self.store.add_message(row.iid, failed.type, now, failed.to_json())
 
-    def _settle_ended(self, row: InstanceRow, step: Step, ex: Execution | None, now: float) -> None:
-        """Write the state of an instance that completed, failed or continued as new."""
+    def _continue_as_new(self, row: InstanceRow, step: Step, ex: Execution | None, now: float) -> None:
+        """Start the next execution: a fresh history, the new input, and the events carried over."""
         assert self.store is not None
         store = self.store
-        self._cache.pop(row.iid, None)
-        fields: dict[str, Any] = {"updated_at": now, "bump_version": True}
-        if step.custom_status_changed:
-            fields["custom_status"] = step.custom_status
+        generation = (ex.generation + 1) if ex is not None else 1
         store.delete_tasks(row.iid)
-        if step.status == "CONTINUED_AS_NEW":
-            generation = (ex.generation + 1) if ex is not None else 1
-            store.clear_history(row.iid)
-            store.delete_inbox(row.iid, keep_kind=h.EVENT_RAISED)
-            started = Event(h.EXECUTION_STARTED, now, name=row.name, data=step.new_input,
-                            extra={"generation": generation})
-            store.add_message(row.iid, h.EXECUTION_STARTED, now, started.to_json())
-            store.add_messages((row.iid, e.type, now, e.to_json()) for e in step.carryover)
-            store.update_instance(row.iid, status="RUNNING", input=step.new_input, output=None, **fields)
-            store.refresh_ready(row.iid)
-            return
-        failure = step.failure.to_dict() if step.failure else None
-        store.delete_inbox(row.iid)
-        store.update_instance(row.iid, status=step.status, output=step.output, completed_at=now, ready_at=None,
-                              owner=None, failure=None if failure is None else dump_payload(failure), **fields)
-        control.notify_parent(store, row, step.status or "FAILED", step.output, step.failure, now)
+        store.clear_history(row.iid)
+        store.delete_inbox(row.iid, keep_kind=h.EVENT_RAISED)
+        started = Event(h.EXECUTION_STARTED, now, name=row.name, data=step.new_input, extra={"generation": generation})
+        store.add_message(row.iid, h.EXECUTION_STARTED, now, started.to_json())
+        store.add_messages((row.iid, e.type, now, e.to_json()) for e in step.carryover)
+        fields: dict[str, Any] = {"custom_status": step.custom_status} if step.custom_status_changed else {}
+        store.update_instance(row.iid, status="RUNNING", input=step.new_input, output=None, updated_at=now,
+                              bump_version=True, **fields)
+        store.refresh_ready(row.iid)
 
     # ------------------------------------------------------------------------------ activities
 
