@@ -369,3 +369,25 @@ def test_activity_runs_concurrently_with_thread_pool(make_app):
 
     app = make_app([w], [meet])
     assert completed_output(app.run(w)) == [0, 1]
+
+
+def test_retry_wait_survives_runtime_restart(make_app):
+    """The wait between two attempts is a durable timer: a restart during it loses nothing."""
+    log: list = []
+    flaky = _flaky(1, log)
+    policy = wf.RetryPolicy(first_retry_interval=timedelta(milliseconds=600), max_number_of_attempts=3)
+
+    def w(ctx, x):
+        r = yield ctx.call_activity(flaky, retry_policy=policy)
+        return r
+
+    first = make_app([w], [flaky])
+    iid = first.schedule(w)
+    first.wait_history(iid, "TaskFailed")
+    first.stop()
+    second = make_app([w], [flaky])
+    assert completed_output(second.wait(iid)) == "ok after 2"
+    assert len(log) == 2
+    assert log[1] - log[0] >= 0.55
+    types = second.types(iid)
+    assert types.count("TaskFailed") == 1 and types.count("TaskCompleted") == 1

@@ -255,3 +255,34 @@ def test_code_change_that_keeps_the_same_steps_replays_fine(make_app):
     second.start()
     second.client.raise_workflow_event(iid, "go")
     assert completed_output(second.wait(iid)) == "v2:alpha"
+
+
+def test_code_change_that_drops_a_recorded_step_is_non_determinism(make_app):
+    def alpha_step(ctx, inp):
+        return "alpha"
+
+    def v1(ctx, inp):
+        yield ctx.call_activity(alpha_step)
+        yield ctx.wait_for_external_event("go")
+        return "v1"
+
+    def v2(ctx, inp):
+        yield ctx.wait_for_external_event("go")  # the recorded alpha_step is gone
+        return "v2"
+
+    first = make_app(start=False)
+    first.runtime.register_workflow(v1, name="evolving")
+    first.runtime.register_activity(alpha_step)
+    first.start()
+    iid = first.schedule("evolving")
+    first.wait_history(iid, "TaskCompleted")
+    first.stop()
+
+    second = make_app(start=False)
+    second.runtime.register_workflow(v2, name="evolving")
+    second.runtime.register_activity(alpha_step)
+    second.start()
+    second.client.raise_workflow_event(iid, "go")
+    st = second.wait(iid)
+    assert st.runtime_status == S.FAILED, st
+    assert "alpha_step" in st.failure_details.message, st.failure_details

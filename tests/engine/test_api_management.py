@@ -366,3 +366,94 @@ def test_concurrent_management_calls_do_not_corrupt(make_app):
     assert not errors, errors
     assert completed_output(app.wait(iid)) == list(range(20))
     assert app.types(iid).count("EventRaised") == 20
+
+
+def test_terminate_while_an_activity_runs_ignores_its_late_result(make_app):
+    release = threading.Event()
+    started = threading.Event()
+
+    def hold(ctx, inp):
+        started.set()
+        release.wait(5)
+        return "held"
+
+    def w(ctx, inp):
+        r = yield ctx.call_activity(hold)
+        yield ctx.create_timer(timedelta(milliseconds=50))
+        return r
+
+    app = make_app([w], [hold])
+    iid = app.schedule(w)
+    assert started.wait(5)
+    app.client.terminate_workflow(iid, output="T")
+    release.set()
+    st = app.wait(iid)
+    assert st.runtime_status == S.TERMINATED
+    stays(lambda: app.status(iid) == S.TERMINATED, 0.4, what="stays terminated after the late result")
+    assert json.loads(app.state(iid).serialized_output) == "T"
+    assert "TimerCreated" not in app.types(iid)
+
+
+def test_force_purge_while_an_activity_runs(make_app):
+    release = threading.Event()
+    started = threading.Event()
+
+    def hold(ctx, inp):
+        started.set()
+        release.wait(5)
+        return "held"
+
+    def w(ctx, inp):
+        r = yield ctx.call_activity(hold)
+        return r
+
+    def quick(ctx, inp):
+        if False:
+            yield
+        return inp
+
+    app = make_app([w, quick], [hold])
+    app.schedule(w, instance_id="doomed")
+    assert started.wait(5)
+    app.client.purge_workflow("doomed", force=True)
+    release.set()
+    # the late completion neither resurrects the instance nor stops the worker
+    assert completed_output(app.run(quick, 1)) == 1
+    stays(lambda: app.state("doomed") is None, 0.3, what="purged instance stays gone")
+
+
+def test_force_purge_then_reuse_id_runs_the_new_instance(make_app):
+    app = make_app([_waiter])
+    app.schedule(_waiter, "A", instance_id="reused")
+    app.wait_history("reused", "ExecutionStarted")
+    app.wait_status("reused", S.RUNNING)
+    app.client.purge_workflow("reused", force=True)
+    app.schedule(_waiter, "B", instance_id="reused")
+    app.wait_status("reused", S.RUNNING)
+    app.client.raise_workflow_event("reused", "go", data="B-event")
+    st = app.wait("reused")
+    assert completed_output(st) == "B-event"
+    assert json.loads(st.serialized_input) == "B"
+
+
+def test_terminate_and_purge_reach_grandchildren(make_app):
+    def leaf(ctx, inp):
+        v = yield ctx.wait_for_external_event("x")
+        return v
+
+    def middle(ctx, inp):
+        r = yield ctx.call_child_workflow(leaf, instance_id=f"{ctx.instance_id}-leaf")
+        return r
+
+    def top(ctx, inp):
+        r = yield ctx.call_child_workflow(middle, instance_id=f"{ctx.instance_id}-mid")
+        return r
+
+    app = make_app([leaf, middle, top])
+    app.schedule(top, instance_id="g")
+    app.wait_status("g-mid-leaf", S.RUNNING)
+    app.client.terminate_workflow("g")
+    for iid in ("g", "g-mid", "g-mid-leaf"):
+        app.wait_status(iid, S.TERMINATED)
+    app.client.purge_workflow("g")
+    assert [app.state(i) for i in ("g", "g-mid", "g-mid-leaf")] == [None, None, None]

@@ -228,3 +228,72 @@ def test_many_workflows_across_workers_complete_once(spawn, client):
         assert types.count("ExecutionStarted") == 1
         assert types.count("ExecutionCompleted") == 1
     assert json.loads(client.get_workflow_state(ids[0]).serialized_output) == 0
+
+
+def test_sigkill_of_an_unreaped_worker_is_taken_over_at_once(spawn, client, markers):
+    """A killed worker whose parent has not reaped it yet (a zombie, as under a supervisor that
+    waits later) is dead all the same: its leases are taken over at once, not after the lease."""
+    workers = {p.pid: p for p in (spawn(), spawn())}
+    iid = client.schedule_new_workflow("crashy", input="k3")
+    attempts = markers / "k3.attempts"
+    wait_until(lambda: attempts.exists() and attempts.read_text().split(), what="first attempt started")
+    victim = int(attempts.read_text().split()[0])
+    assert victim in workers
+    os.kill(victim, signal.SIGKILL)  # not reaped until the end of the test
+    t_kill = time.monotonic()
+    try:
+        st = client.wait_for_workflow_completion(iid, timeout_in_seconds=8)
+    except TimeoutError:
+        pytest.fail("the work of a SIGKILLed (unreaped) worker on this host was not taken over within 8 s")
+    finally:
+        workers[victim].wait(timeout=5)
+    assert completed_output(st)["slow"]["attempts"] == 2
+    assert time.monotonic() - t_kill < 5.0
+
+
+def test_two_runtimes_of_one_app_in_one_process_run_each_activity_once(make_app):
+    import threading
+
+    lock = threading.Lock()
+    runs: dict[int, int] = {}
+
+    def count(ctx, i):
+        with lock:
+            runs[i] = runs.get(i, 0) + 1
+        return i
+
+    def one(ctx, i):
+        r = yield ctx.call_activity(count, input=i)
+        return r
+
+    a = make_app([one], [count])
+    make_app([one], [count])
+    ids = [a.schedule(one, k) for k in range(30)]
+    for k, iid in enumerate(ids):
+        assert completed_output(a.wait(iid)) == k
+    assert runs == {k: 1 for k in range(30)}
+
+
+def test_max_concurrent_activities_is_honoured(make_app):
+    import threading
+
+    lock = threading.Lock()
+    current = [0]
+    peak = [0]
+
+    def conc(ctx, i):
+        with lock:
+            current[0] += 1
+            peak[0] = max(peak[0], current[0])
+        time.sleep(0.05)
+        with lock:
+            current[0] -= 1
+        return i
+
+    def fan(ctx, n):
+        r = yield wf.when_all([ctx.call_activity(conc, input=i) for i in range(n)])
+        return r
+
+    app = make_app([fan], [conc], max_concurrent_activities=2)
+    assert completed_output(app.run(fan, 8)) == list(range(8))
+    assert peak[0] <= 2, peak
