@@ -357,3 +357,33 @@ def test_continue_as_new_then_event_in_new_generation(make_app):
     wait_until(in_gen1, what="second generation")
     app.client.raise_workflow_event(iid, "later", data="L")
     assert completed_output(app.wait(iid)) == "L"
+
+
+def test_when_any_decided_in_one_batch_replays_the_same_winner(make_app):
+    """The timer fell due and the event arrived while no runtime ran: whichever the engine applies
+    first wins, and a later replay (after another restart) must pick the same winner."""
+
+    def race(ctx, inp):
+        event = ctx.wait_for_external_event("decision")
+        timer = ctx.create_timer(timedelta(milliseconds=200))
+        winner = yield wf.when_any([event, timer])
+        won = "timer" if winner is timer else "event"
+        ctx.set_custom_status(won)
+        yield ctx.wait_for_external_event("end")
+        return won
+
+    first = make_app([race])
+    iid = first.schedule(race)
+    first.wait_history(iid, "TimerCreated")
+    first.stop()
+    time.sleep(0.4)  # the scenario: the timer falls due while nobody runs
+    first.client.raise_workflow_event(iid, "decision", data=1)
+
+    second = make_app([race])
+    wait_until(lambda: second.state(iid).serialized_custom_status, what="race decided")
+    live = json.loads(second.state(iid).serialized_custom_status)
+    second.stop()
+
+    third = make_app([race])
+    third.client.raise_workflow_event(iid, "end")
+    assert completed_output(third.wait(iid)) == live

@@ -297,3 +297,14 @@ def test_max_concurrent_activities_is_honoured(make_app):
     app = make_app([fan], [conc], max_concurrent_activities=2)
     assert completed_output(app.run(fan, 8)) == list(range(8))
     assert peak[0] <= 2, peak
+
+
+def test_timers_fire_once_with_several_workers(spawn, client):
+    for _ in range(3):
+        spawn()
+    ids = [client.schedule_new_workflow("timers", input=3) for _ in range(15)]
+    for iid in ids:
+        assert completed_output(client.wait_for_workflow_completion(iid, timeout_in_seconds=30)) == 3
+        types = _types(client, iid)
+        assert types.count("TimerCreated") == 3
+        assert types.count("TimerFired") == 3

@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import wf
@@ -77,6 +78,13 @@ def drain_flow(ctx, key):
     pid = yield ctx.call_activity(drained, input=key)
     done = yield ctx.call_activity(after, input="next")
     return {"drained_by": pid, "after": done}
+
+
+@wfr.workflow
+def timers(ctx, n):
+    for _ in range(n):
+        yield ctx.create_timer(timedelta(milliseconds=50))
+    return n
 
 
 @wfr.workflow
