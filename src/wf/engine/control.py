@@ -66,9 +66,14 @@ def schedule(store: Store, app_id: str, name: str, *, input: str | None = None, 
     instance_id = uuid.uuid4().hex if instance_id is None else validate_instance_id(instance_id)
     now = time.time()
     start_ts = max(now, start_at.timestamp()) if start_at is not None else now
+    def create() -> int | None:
+        return create_instance(store, app_id=app_id, instance_id=instance_id, name=name, input=input,
+                               start_ts=start_ts, now=now)
+
     with store.write():
-        row = store.get_instance(app_id, instance_id, payloads=False)
-        if row is not None:
+        if create() is None:  # the id is taken (rare: try the insert first, look only on a conflict)
+            row = store.get_instance(app_id, instance_id, payloads=False)
+            assert row is not None
             if if_exists == "return":
                 return instance_id
             if if_exists == "error":
@@ -79,9 +84,8 @@ def schedule(store: Store, app_id: str, name: str, *, input: str | None = None, 
                     f"instance {instance_id!r} is {row.status}: only a finished instance can be replaced; "
                     "terminate it first")
             store.delete_instances([row.iid, *store.descendants([row.iid])])
-        create_instance(store, app_id=app_id, instance_id=instance_id, name=name, input=input,
-                        start_ts=start_ts, now=now)
-    signals.work_added(store.path)
+            create()
+    signals.work_added(store.key)
     return instance_id
 
 
@@ -96,7 +100,7 @@ def raise_event(store: Store, app_id: str, instance_id: str, event_name: str, da
         event = Event(h.EVENT_RAISED, now, name=event_name, data=data)
         store.add_message(row.iid, h.EVENT_RAISED, now, event.to_json())
         store.wake(row.iid, now)
-    signals.work_added(store.path)
+    signals.work_added(store.key)
 
 
 def suspend(store: Store, app_id: str, instance_id: str, reason: str | None = None) -> None:
@@ -123,7 +127,7 @@ def resume(store: Store, app_id: str, instance_id: str, reason: str | None = Non
         _append(store, row.iid, Event(h.EXECUTION_RESUMED, now, data=json.dumps(reason) if reason else None))
         store.update_instance(row.iid, status="RUNNING", updated_at=now, bump_version=True)
         store.refresh_ready(row.iid)
-    signals.work_added(store.path)
+    signals.work_added(store.key)
     signals.state_changed()
 
 

@@ -12,23 +12,24 @@ _workers: dict[str, set[threading.Event]] = {}
 _changed = threading.Condition()
 
 
-def _key(path: str | os.PathLike) -> str:
+def store_key(path: str | os.PathLike) -> str:
+    """The key of a database file: its real path (computed once per Store, it costs a few stat calls)."""
     return os.path.realpath(path)
 
 
-def register_worker(path: str | os.PathLike, event: threading.Event) -> None:
+def register_worker(key: str, event: threading.Event) -> None:
     with _lock:
-        _workers.setdefault(_key(path), set()).add(event)
+        _workers.setdefault(key, set()).add(event)
 
 
-def unregister_worker(path: str | os.PathLike, event: threading.Event) -> None:
+def unregister_worker(key: str, event: threading.Event) -> None:
     with _lock:
-        _workers.get(_key(path), set()).discard(event)
+        _workers.get(key, set()).discard(event)
 
 
-def work_added(path: str | os.PathLike) -> None:
+def work_added(key: str) -> None:
     with _lock:
-        events = list(_workers.get(_key(path), ()))
+        events = list(_workers.get(key, ()))
     for e in events:
         e.set()
 

@@ -163,6 +163,7 @@ class Store:
 
     def __init__(self, path: str | os.PathLike, *, durability: str | None = None, create: bool = True):
         self.path = Path(path)
+        self.key = os.path.realpath(self.path)  # names this file for in-process wake-ups (signals.py)
         durability = (durability or "normal").lower()  # callers resolve flag > env > profile (wf.settings)
         if durability not in ("normal", "full"):
             raise InvalidArgumentError(f"unknown durability {durability!r}; expected normal or full")

@@ -80,6 +80,16 @@ def _failure_json(step: Step) -> str | None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether a process on this host still runs. A killed process its parent has not reaped
+    yet (a zombie) answers signal 0, so on Linux its state in /proc decides."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):
+        pass  # no /proc here: fall back to signal 0
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -128,7 +138,7 @@ class Worker:
             self._reap(time.time())
         self._last_heartbeat = time.time()
         self._pool = ThreadPoolExecutor(self.max_activities, thread_name_prefix="wf-activity")
-        signals.register_worker(self.db_path, self._wake)
+        signals.register_worker(self.store.key, self._wake)
         self._thread = threading.Thread(target=self._run, name="wf-worker", daemon=True)
         self._thread.start()
 
@@ -142,7 +152,7 @@ class Worker:
         self._wake.set()
         self._thread.join()
         self._thread = None
-        signals.unregister_worker(self.db_path, self._wake)
+        signals.unregister_worker(signals.store_key(self.db_path), self._wake)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         if self._loop is not None:
