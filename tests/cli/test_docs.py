@@ -25,7 +25,6 @@ def test_readme_covers_every_command_and_exit_code():
     assert "bash examples/walkthrough.sh" in text and "python -m pytest -q" in text
 
 
-@pytest.mark.skipif(not (ROOT / "examples" / "approval.py").exists(), reason="examples/approval.py not there yet")
 def test_walkthrough_runs(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("WF_")}
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
