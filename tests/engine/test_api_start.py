@@ -224,3 +224,36 @@ def test_schedule_without_a_running_runtime_is_pending(make_app):
     iid = client_only.schedule("anything", 1)
     assert client_only.status(iid) == S.PENDING
     wait_until(lambda: client_only.status(iid) == S.PENDING, what="still pending")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['{"a": 1}', "plain text", "", None, "null", "ünïcödé ✓", [1, "2", None, True, 1.5], {"nested": {"x": [1]}}, 0, False],
+    ids=["json-looking-string", "text", "empty-string", "none", "string-null", "unicode", "list", "dict", "zero", "false"],
+)
+def test_payloads_round_trip_as_json(make_app, value):
+    """Inputs, event data and outputs are JSON-encoded Python values: a string that looks like JSON
+    stays a string."""
+
+    def echo(ctx, inp):
+        ev = yield ctx.wait_for_external_event("e")
+        return {"input": inp, "event": ev}
+
+    app = make_app([echo])
+    iid = app.schedule(echo, value)
+    app.client.raise_workflow_event(iid, "e", data=value)
+    st = app.wait(iid)
+    assert completed_output(st) == {"input": value, "event": value}
+    if value is not None:
+        assert json.loads(st.serialized_input) == value
+    else:
+        assert st.serialized_input in (None, "null")
+
+
+def test_wait_for_completion_without_payloads(make_app):
+    app = make_app([_echo])
+    iid = app.schedule(_echo, {"x": 1})
+    st = app.client.wait_for_workflow_completion(iid, fetch_payloads=False, timeout_in_seconds=10)
+    assert st.runtime_status == S.COMPLETED
+    assert st.serialized_input is None and st.serialized_output is None
+    assert json.loads(app.state(iid).serialized_output) == {"x": 1}
