@@ -308,3 +308,32 @@ def test_timers_fire_once_with_several_workers(spawn, client):
         types = _types(client, iid)
         assert types.count("TimerCreated") == 3
         assert types.count("TimerFired") == 3
+
+
+def test_sigkill_during_a_timer_the_timer_fires_once_elsewhere(spawn, client):
+    first = spawn()
+    iid = client.schedule_new_workflow("long_timer", input=1.0)
+    wait_until(lambda: "TimerCreated" in _types(client, iid), what="timer created")
+    first.kill()
+    first.wait(timeout=5)
+    spawn()
+    out = completed_output(client.wait_for_workflow_completion(iid, timeout_in_seconds=20))
+    assert out == "after-timer"
+    types = _types(client, iid)
+    assert types.count("TimerFired") == 1
+    assert types.count("TaskCompleted") == 1
+
+
+def test_event_latency_across_processes(spawn, client):
+    spawn()
+    latencies = []
+    for i in range(5):
+        iid = client.schedule_new_workflow("wait_event", input=i)
+        client.wait_for_workflow_start(iid, timeout_in_seconds=10)
+        wait_until(lambda: "ExecutionStarted" in _types(client, iid), what="started")
+        t0 = time.monotonic()
+        client.raise_workflow_event(iid, "ping", data=i)
+        st = client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
+        latencies.append(time.monotonic() - t0)
+        assert completed_output(st) == i
+    assert min(latencies) < 0.25, latencies

@@ -88,6 +88,19 @@ def timers(ctx, n):
 
 
 @wfr.workflow
+def long_timer(ctx, secs):
+    yield ctx.create_timer(timedelta(seconds=secs))
+    done = yield ctx.call_activity(after, input="after-timer")
+    return done
+
+
+@wfr.workflow
+def wait_event(ctx, inp):
+    v = yield ctx.wait_for_external_event("ping")
+    return v
+
+
+@wfr.workflow
 def quick(ctx, inp):
     if False:
         yield
