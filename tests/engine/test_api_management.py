@@ -457,3 +457,76 @@ def test_terminate_and_purge_reach_grandchildren(make_app):
         app.wait_status(iid, S.TERMINATED)
     app.client.purge_workflow("g")
     assert [app.state(i) for i in ("g", "g-mid", "g-mid-leaf")] == [None, None, None]
+
+
+def test_activity_completing_while_suspended_is_kept_for_after_resume(make_app):
+    release = threading.Event()
+    started = threading.Event()
+
+    def hold(ctx, inp):
+        started.set()
+        release.wait(5)
+        return "held"
+
+    def w(ctx, inp):
+        r = yield ctx.call_activity(hold)
+        return r
+
+    app = make_app([w], [hold])
+    iid = app.schedule(w)
+    assert started.wait(5)
+    app.client.pause_workflow(iid)
+    release.set()
+    stays(lambda: app.status(iid) == S.SUSPENDED, 0.4, what="suspended while the activity completes")
+    app.client.resume_workflow(iid)
+    assert completed_output(app.wait(iid)) == "held"
+    assert app.types(iid).count("TaskCompleted") == 1
+
+
+def test_suspension_survives_a_runtime_restart(make_app):
+    first = make_app([_waiter])
+    iid = first.schedule(_waiter)
+    first.wait_status(iid, S.RUNNING)
+    first.client.pause_workflow(iid)
+    first.stop()
+    second = make_app([_waiter])
+    second.client.raise_workflow_event(iid, "go", data="after restart")
+    stays(lambda: second.status(iid) == S.SUSPENDED, 0.4, what="still suspended after a restart")
+    second.client.resume_workflow(iid)
+    assert completed_output(second.wait(iid)) == "after restart"
+
+
+def test_terminating_a_child_does_not_leave_the_parent_hanging(make_app):
+    def child(ctx, inp):
+        v = yield ctx.wait_for_external_event("x")
+        return v
+
+    def parent(ctx, inp):
+        try:
+            r = yield ctx.call_child_workflow(child, instance_id=f"{ctx.instance_id}-c")
+        except wf.TaskFailedError as exc:
+            return {"child_failed": exc.details.message}
+        return {"child_result": r}
+
+    app = make_app([child, parent])
+    app.schedule(parent, instance_id="tp")
+    app.wait_status("tp-c", S.RUNNING)
+    app.client.terminate_workflow("tp-c", output="killed")
+    st = app.wait("tp")
+    assert st.runtime_status in (S.COMPLETED, S.FAILED), st
+    if st.runtime_status == S.COMPLETED:
+        assert "child_failed" in completed_output(st)
+    assert app.status("tp-c") == S.TERMINATED
+
+
+def test_waiting_on_an_instance_that_gets_purged(make_app):
+    app = make_app([_waiter])
+    iid = app.schedule(_waiter)
+    app.wait_status(iid, S.RUNNING)
+    timer = threading.Timer(0.3, lambda: app.client.purge_workflow(iid, force=True))
+    timer.start()
+    try:
+        with pytest.raises(wf.NotFoundError):
+            app.client.wait_for_workflow_completion(iid, timeout_in_seconds=5)
+    finally:
+        timer.join()
