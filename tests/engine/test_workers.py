@@ -337,3 +337,25 @@ def test_event_latency_across_processes(spawn, client):
         latencies.append(time.monotonic() - t0)
         assert completed_output(st) == i
     assert min(latencies) < 0.25, latencies
+
+
+def test_steps_of_one_instance_among_several_workers_apply_once_in_order(spawn, client):
+    """Events raised one at a time to an instance while three workers compete for work: each
+    step is applied once and in order, whichever process holds the instance."""
+    workers = [spawn() for _ in range(3)]
+    n = 10
+    iid = client.schedule_new_workflow("accumulate", input=n)
+    for k in range(n):
+        client.raise_workflow_event(iid, "ping", data=k)
+
+        def consumed(k=k):
+            st = client.get_workflow_state(iid)
+            return st.serialized_custom_status is not None and json.loads(st.serialized_custom_status) == k + 1
+
+        wait_until(consumed, what=f"ping {k} consumed")
+    st = client.wait_for_workflow_completion(iid, timeout_in_seconds=20)
+    got = completed_output(st)
+    assert got[0::2] == list(range(n))
+    assert set(got[1::2]) <= {w.pid for w in workers}
+    types = _types(client, iid)
+    assert types.count("EventRaised") == n and types.count("TaskCompleted") == n

@@ -101,6 +101,23 @@ def wait_event(ctx, inp):
 
 
 @wfr.workflow
+def accumulate(ctx, n):
+    got = []
+    for _ in range(n):
+        v = yield ctx.wait_for_external_event("ping")
+        got.append(v)
+        who = yield ctx.call_activity(whoami)
+        got.append(who)
+        ctx.set_custom_status(len(got) // 2)
+    return got
+
+
+@wfr.activity
+def whoami(ctx, inp):
+    return os.getpid()
+
+
+@wfr.workflow
 def quick(ctx, inp):
     if False:
         yield
