@@ -16,8 +16,10 @@ Tables
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -232,14 +234,38 @@ class Store:
 
     # ------------------------------------------------------------------------------ transactions
 
+    def _begin_immediate(self) -> None:
+        """Take the write lock, polling every millisecond or so while another process holds it.
+
+        SQLite's own busy handler backs off to 50-100 ms sleeps, so a writer that keeps retaking
+        the lock (a bulk purge, a busy worker) can starve the others; a fine poll gets in at the
+        first gap. The busy handler is switched off for this statement only."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        conn = self.conn
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            while True:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) and "busy" not in str(exc):
+                        raise self._store_error(exc) from None
+                    if time.monotonic() >= deadline:
+                        raise StoreError(
+                            f"database {self.path} is busy: another process has held its write lock for "
+                            f"{BUSY_TIMEOUT_S:.0f}s") from None
+                    time.sleep(0.0005 + random.random() * 0.001)
+                except sqlite3.DatabaseError as exc:
+                    raise self._store_error(exc) from None
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT: the write lock is taken up front, so no upgrade deadlock."""
         with self.lock:
-            try:
-                self.conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.DatabaseError as exc:
-                raise self._store_error(exc) from None
+            self._begin_immediate()
             try:
                 yield self.conn
             except BaseException:
