@@ -117,3 +117,40 @@ def test_list_pages_by_keyset_without_losing_rows(tmp_path):
     assert len(rows) == 35 and len({r.instance_id for r in rows}) == 35
     assert [r.created_at for r in rows] == sorted((r.created_at for r in rows), reverse=True)
     assert len(list(store.list_instances("default", None, limit=7, page=4))) == 7
+
+
+def test_a_write_lock_held_too_long_is_a_clear_error_and_the_store_is_usable_after(tmp_path, monkeypatch):
+    from wf.engine import store as store_module
+
+    path = tmp_path / "busy.db"
+    store = Store(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_S", 0.2)
+    with pytest.raises(StoreError, match="is busy: another process has held its write lock"):
+        control.schedule(store, "default", "w", instance_id="late")
+    holder.execute("ROLLBACK")
+    control.schedule(store, "default", "w", instance_id="late")  # the lock is free: it goes through
+    assert store.get_instance("default", "late") is not None
+
+
+def test_a_waiting_writer_gets_the_lock_as_soon_as_it_is_released(tmp_path):
+    """The poll takes the lock at the first gap, even after waiting longer than SQLite's backoff."""
+    import threading
+
+    path = tmp_path / "gap.db"
+    store = Store(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    got = threading.Event()
+
+    def writer():
+        control.schedule(store, "default", "w", instance_id="waiter")
+        got.set()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    assert not got.wait(0.3)  # blocked while the lock is held
+    holder.execute("ROLLBACK")
+    assert got.wait(5)
+    t.join()
