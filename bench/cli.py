@@ -34,22 +34,6 @@ def wf_store() -> Path:
     return path
 
 
-DBOS_SEED = r'''
-import sys
-from dbos import DBOS
-DBOS(config={"name": "bench", "system_database_url": "sqlite:///" + sys.argv[1], "run_admin_server": False,
-             "console_log_level": "ERROR"})
-@DBOS.step()
-def inc(x): return x + 1
-@DBOS.workflow()
-def three_steps(x):
-    x = inc(x); x = inc(x); return inc(x)
-DBOS.launch()
-three_steps(1)
-DBOS.destroy()
-'''
-
-
 def dbos_store() -> Path | None:
     """A DBOS SQLite system database holding N finished workflows: one real run, copied N times."""
     if shutil.which("dbos", path=str(BIN)) is None:
@@ -59,7 +43,8 @@ def dbos_store() -> Path | None:
         return path
     tmp = Path(str(path) + ".tmp")
     tmp.unlink(missing_ok=True)
-    subprocess.run([sys.executable, "-c", DBOS_SEED, str(tmp)], check=True, capture_output=True)
+    subprocess.run([sys.executable, str(Path(__file__).resolve().parent / "dbos_peer.py"), "seed", str(tmp)],
+                   check=True, capture_output=True)
     conn = sqlite3.connect(tmp)
     cols = [r[1] for r in conn.execute("PRAGMA table_info(workflow_status)")]
     template = dict(zip(cols, conn.execute("SELECT * FROM workflow_status").fetchone()))

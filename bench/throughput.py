@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from common import Timer, fresh_db, report
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
 N_PEER = int(sys.argv[2]) if len(sys.argv) > 2 else 300
+HERE = Path(__file__).resolve().parent
 
 
 def run_wf(durability: str, n: int) -> float:
@@ -30,33 +32,13 @@ def run_wf(durability: str, n: int) -> float:
     return n / t.elapsed
 
 
-PEER = r'''
-import json, sys, tempfile, time, logging
-from dbos import DBOS
-n = int(sys.argv[1])
-d = tempfile.mkdtemp()
-DBOS(config={"name": "bench", "system_database_url": f"sqlite:///{d}/dbos.sqlite", "run_admin_server": False,
-             "console_log_level": "ERROR"})
-@DBOS.step()
-def inc(x): return x + 1
-@DBOS.workflow()
-def three_steps(x):
-    x = inc(x); x = inc(x); return inc(x)
-DBOS.launch()
-t0 = time.perf_counter()
-handles = [DBOS.start_workflow(three_steps, i) for i in range(n)]
-for h in handles: h.get_result()
-print(json.dumps({"rate": n / (time.perf_counter() - t0)}))
-DBOS.destroy()
-'''
-
-
 def run_dbos(n: int) -> float | None:
     try:
         import dbos  # noqa: F401
     except ImportError:
         return None
-    out = subprocess.run([sys.executable, "-c", PEER, str(n)], capture_output=True, text=True, timeout=900)
+    out = subprocess.run([sys.executable, str(HERE / "dbos_peer.py"), "throughput", str(n)], capture_output=True,
+                         text=True, timeout=900)
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
     return json.loads(lines[-1])["rate"] if lines else None
 

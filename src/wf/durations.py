@@ -95,37 +95,29 @@ def _looks_like_timestamp(s: str) -> bool:
     return bool(re.match(r"^\d{4}-\d{2}-\d{2}", s))
 
 
-def parse_time_ago(text: str, now: datetime | None = None) -> datetime:
-    """A max age: a duration back from now (`24h`) or a timestamp; returns the cut-off instant."""
+def _relative(text: str, now: datetime | None, sign: int, what: str, too_large: str, expected: str) -> datetime:
+    """A timestamp, or now plus (sign 1) or minus (sign -1) a duration."""
     now = now or datetime.now(timezone.utc)
     s = text.strip() if isinstance(text, str) else ""
     if _looks_like_timestamp(s):
         return parse_timestamp(s)
     try:
-        return now - parse_duration(s)
+        return now + sign * parse_duration(s)
     except InvalidArgumentError as exc:
         if "too large" in str(exc):
-            raise InvalidArgumentError(f"invalid age {text!r}: too large") from None
-        raise InvalidArgumentError(
-            f"invalid age {text!r}: expected a duration ({_EXAMPLES}) or a timestamp (RFC 3339 or YYYY-MM-DD)"
-        ) from None
+            raise InvalidArgumentError(f"invalid {what} {text!r}: {too_large}") from None
+        raise InvalidArgumentError(f"invalid {what} {text!r}: expected {expected}") from None
     except OverflowError:
-        raise InvalidArgumentError(f"invalid age {text!r}: too large") from None
+        raise InvalidArgumentError(f"invalid {what} {text!r}: {too_large}") from None
+
+
+def parse_time_ago(text: str, now: datetime | None = None) -> datetime:
+    """A max age: a duration back from now (`24h`) or a timestamp; returns the cut-off instant."""
+    return _relative(text, now, -1, "age", "too large",
+                     f"a duration ({_EXAMPLES}) or a timestamp (RFC 3339 or YYYY-MM-DD)")
 
 
 def parse_time_ahead(text: str, now: datetime | None = None) -> datetime:
     """A start time: a timestamp, or a duration forward from now (`10m`)."""
-    now = now or datetime.now(timezone.utc)
-    s = text.strip() if isinstance(text, str) else ""
-    if _looks_like_timestamp(s):
-        return parse_timestamp(s)
-    try:
-        return now + parse_duration(s)
-    except InvalidArgumentError as exc:
-        if "too large" in str(exc):
-            raise InvalidArgumentError(f"invalid start time {text!r}: too far ahead") from None
-        raise InvalidArgumentError(
-            f"invalid start time {text!r}: expected a timestamp (RFC 3339 or YYYY-MM-DD) or a duration from now ({_EXAMPLES})"
-        ) from None
-    except OverflowError:
-        raise InvalidArgumentError(f"invalid start time {text!r}: too far ahead") from None
+    return _relative(text, now, 1, "start time", "too far ahead",
+                     f"a timestamp (RFC 3339 or YYYY-MM-DD) or a duration from now ({_EXAMPLES})")
