@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 
 import wf
 from wf.engine.store import Store
@@ -157,3 +158,23 @@ def test_async_activities_run_on_an_event_loop(make_app):
     app.start()
     state = app.run(uses_async, 5, instance_id="async-1")
     assert state.serialized_output == '{"got":5,"task":1,"wf":"async-1"}'
+
+
+def test_a_pending_instance_can_be_suspended_and_resumes_as_pending(make_app):
+    from datetime import datetime, timedelta, timezone
+
+    app = make_app()
+
+    @app.workflow
+    def echo(ctx, x):
+        return x
+
+    app.start()
+    iid = app.schedule(echo, 1, start_at=datetime.now(timezone.utc) + timedelta(seconds=0.3))
+    app.client.pause_workflow(iid)
+    assert app.client.get_workflow_state(iid).runtime_status == wf.WorkflowStatus.SUSPENDED
+    time.sleep(0.5)  # the scenario: its start time passes while it is suspended
+    assert app.client.get_workflow_state(iid).runtime_status == wf.WorkflowStatus.SUSPENDED
+    app.client.resume_workflow(iid)
+    assert app.wait(iid).serialized_output == "1"
+    assert [e.event_type for e in app.client.get_workflow_history(iid)][0] == "ExecutionStarted"

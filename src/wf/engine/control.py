@@ -110,9 +110,10 @@ def suspend(store: Store, app_id: str, instance_id: str, reason: str | None = No
         row = _require(store, app_id, instance_id)
         if row.status == "SUSPENDED":
             return
-        if row.status != "RUNNING":
+        if row.status not in ("RUNNING", "PENDING"):
             raise InvalidStateError(f"cannot suspend instance {instance_id!r}: it is {row.status}")
-        _append(store, row.iid, Event(h.EXECUTION_SUSPENDED, now, data=json.dumps(reason) if reason else None))
+        if row.status == "RUNNING":  # a PENDING instance has no execution (no history) yet
+            _append(store, row.iid, Event(h.EXECUTION_SUSPENDED, now, data=json.dumps(reason) if reason else None))
         store.update_instance(row.iid, status="SUSPENDED", ready_at=None, updated_at=now, bump_version=True)
     signals.state_changed()
 
@@ -125,8 +126,11 @@ def resume(store: Store, app_id: str, instance_id: str, reason: str | None = Non
             return
         if row.status != "SUSPENDED":
             raise InvalidStateError(f"cannot resume instance {instance_id!r}: it is {row.status}")
-        _append(store, row.iid, Event(h.EXECUTION_RESUMED, now, data=json.dumps(reason) if reason else None))
-        store.update_instance(row.iid, status="RUNNING", updated_at=now, bump_version=True)
+        if store.has_message(row.iid, h.EXECUTION_STARTED):  # suspended before it started
+            store.update_instance(row.iid, status="PENDING", updated_at=now, bump_version=True)
+        else:
+            _append(store, row.iid, Event(h.EXECUTION_RESUMED, now, data=json.dumps(reason) if reason else None))
+            store.update_instance(row.iid, status="RUNNING", updated_at=now, bump_version=True)
         store.refresh_ready(row.iid)
     signals.work_added(store.key)
     signals.state_changed()

@@ -547,6 +547,9 @@ class Store:
                 rows,
             )
 
+    def has_message(self, iid: int, kind: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM inbox WHERE iid = ? AND kind = ? LIMIT 1", (iid, kind)).fetchone() is not None
+
     def delete_messages(self, ids: Sequence[int]) -> None:
         for chunk in _chunks(list(ids)):
             self.conn.execute(f"DELETE FROM inbox WHERE id IN ({_marks(len(chunk))})", tuple(chunk))
