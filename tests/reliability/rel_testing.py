@@ -66,6 +66,18 @@ def start_worker(env: dict[str, str], app_spec: str = APP_SPEC, *extra: str, log
             err.close()
 
 
+def wait_ready(db: str, p: subprocess.Popen, timeout: float = 20) -> None:
+    """Until the worker process has registered its lease (its signal handlers are in place by then)."""
+    def registered() -> bool:
+        try:
+            return any(r[0] == p.pid for r in query(db, "SELECT pid FROM workers"))
+        except sqlite3.OperationalError:  # no file or no schema yet
+            return False
+
+    wait_until(lambda: p.poll() is not None or registered(), timeout, what=f"worker {p.pid} registered")
+    assert p.poll() is None, f"worker {p.pid} exited {p.returncode} while starting"
+
+
 def stop(p: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
     if p.poll() is None:
         p.send_signal(sig)
@@ -78,7 +90,7 @@ def stop(p: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20) ->
 
 
 def query(db: str, sql: str, params: tuple = ()) -> list[tuple]:
-    conn = sqlite3.connect(db, timeout=30)
+    conn = sqlite3.connect(f"file:{db}?mode=rw", uri=True, timeout=30)  # never creates the file
     try:
         return conn.execute(sql, params).fetchall()
     finally:

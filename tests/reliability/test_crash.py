@@ -18,7 +18,7 @@ import pytest
 
 import wf
 from crash_app import expected_order
-from rel_testing import completions_twice, query, start_worker, stop, wf_env
+from rel_testing import completions_twice, query, start_worker, stop, wait_ready, wf_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(170),
               pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")]
@@ -72,8 +72,10 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path, capsys):
     assert died_alone == 0, f"{died_alone} workers exited on their own: {log.read_text()[-3000:]}"
 
     # Restart for good: the events still owed, then every instance must finish.
+    done_before = sum(1 for s in client.list_workflows(status="COMPLETED"))
     final = start_worker(env, log=log)
     try:
+        wait_ready(db, final)
         for iid in unraised:
             raise_go(iid)
         unraised.clear()
@@ -127,6 +129,6 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path, capsys):
     assert sum(activity_runs.values()) >= completions == 5 * N_WORKFLOWS
     with capsys.disabled():
         print(f"\ncrash: seed {seed}: {kills} SIGKILLs survived, {N_WORKFLOWS}/{N_WORKFLOWS} workflows completed "
-              f"correctly, {completions} activity completions recorded once each "
+              f"correctly ({done_before} before the last restart), {completions} activity completions recorded once each "
               f"({sum(activity_runs.values())} runs, {reruns} re-run after a kill), "
               f"{time.monotonic() - t0:.1f}s")
