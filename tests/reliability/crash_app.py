@@ -79,3 +79,20 @@ def victim(ctx, _):
         yield ctx.wait_for_external_event("poke")
         n += 1
         yield ctx.call_activity(add, input=[n, 0])
+
+
+@wfr.activity
+def nap(ctx, seconds):
+    _trace("nap-start", f"{ctx.workflow_id}:{ctx.task_id}")
+    time.sleep(seconds)
+    _trace("nap-done", f"{ctx.workflow_id}:{ctx.task_id}")
+    return seconds
+
+
+@wfr.workflow
+def naps(ctx, args):
+    """`count` activities of `seconds` each, at once; then one more quick one."""
+    count, seconds = args
+    slept = yield wf.when_all([ctx.call_activity(nap, input=seconds) for _ in range(count)])
+    total = yield ctx.call_activity(add, input=[sum(slept), 0])
+    return total
