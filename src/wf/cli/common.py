@@ -6,6 +6,7 @@ Cheap to import: click and wf.model only; the backend, Rich and the engine load 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -194,7 +195,23 @@ def read_payload(value: str | None, what: str = "input") -> str | None:
     text = text.strip()
     if not text:
         raise InvalidArgumentError(f"{source} is empty; pass JSON, e.g. -x '{{\"id\": 1}}' or -x 'null'")
+    try:
+        json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:  # json.loads recurses per nesting level: '[[[[...' 100k deep
+        raise InvalidArgumentError(f"{source} is nested too deeply to be read as JSON") from None
+    except _NonJsonConstant as exc:  # Python's json reads NaN/Infinity; JSON (and jq, Dapr) do not
+        raise InvalidArgumentError(f"{source} is not valid JSON: {exc} is not a JSON value") from None
+    except ValueError:
+        pass  # validate_json words it
     return validate_json(text, source)
+
+
+class _NonJsonConstant(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NonJsonConstant(name)
 
 
 # ------------------------------------------------------------------------------------- outcomes
