@@ -29,8 +29,17 @@ def debug_enabled() -> bool:
     return os.environ.get("WF_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
 
 
+MAX_ERROR_LINE = 500
+
+
 def one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    """Whitespace collapsed, and at most about MAX_ERROR_LINE characters: a message that echoes
+    a 5,000-character id or payload keeps its head and tail."""
+    line = " ".join(str(text).split())
+    if len(line) > MAX_ERROR_LINE:
+        cut = len(line) - MAX_ERROR_LINE + 100
+        line = f"{line[:300]} ...[{cut} characters]... {line[-100:]}"
+    return line
 
 
 def error_line(message: str) -> None:
