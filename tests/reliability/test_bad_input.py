@@ -242,8 +242,9 @@ ROWS = [
     # remote engines
     Row("url-unreachable", ("--url", "http://127.0.0.1:9", "list"), 1, "127.0.0.1:9", needs="http"),
     Row("url-unreachable-get", ("--url", "http://127.0.0.1:9", "get", "x"), 1, "127.0.0.1:9", needs="http"),
-    Row("url-garbage-server", ("--url", "{garbage}", "get", "x"), 1, "", needs="http"),
-    Row("url-garbage-server-run", ("--url", "{garbage}", "run", "collector"), 1, "", needs="http"),
+    Row("url-garbage-server", ("--url", "{garbage}", "get", "x"), 1, "sent a response that is not JSON", needs="http"),
+    Row("url-garbage-server-run", ("--url", "{garbage}", "run", "collector"), 1, "the engine at http://127.0.0.1:",
+        needs="http"),
     Row("url-not-a-url", ("--url", "not a url", "list"), 2, "url", needs="http"),
     Row("url-bad-timeout", ("--url", "http://127.0.0.1:9", "list"), 2, "invalid timeout", env={"WF_TIMEOUT": "soon"},
         needs="http"),
