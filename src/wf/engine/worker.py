@@ -23,7 +23,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +75,46 @@ class _Batch:
             rows.clear()
 
 
+class _ActivityThreads:
+    """Daemon threads that run activities, started as work arrives, up to `size`.
+
+    Not concurrent.futures: its threads are joined when the interpreter exits, so one stuck
+    activity would hold a process long after shutdown(timeout=) gave its task back."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._queue: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0
+        self._queued = 0
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._queue.put((fn, args))
+        with self._lock:
+            self._queued += 1
+            if self._queued > self._idle and self._threads < self._size:
+                self._threads += 1
+                threading.Thread(target=self._run, name="wf-activity", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+            item = self._queue.get()
+            with self._lock:
+                self._idle -= 1
+                if item is None:
+                    return
+                self._queued -= 1
+            item[0](*item[1])
+
+    def shutdown(self) -> None:
+        """Idle threads exit; busy ones finish their activity (whose result is then dropped)."""
+        for _ in range(self._threads):
+            self._queue.put(None)
+
+
 def _failure_json(step: Step) -> str | None:
     return None if step.failure is None else dump_payload(step.failure.to_dict())
 
@@ -123,7 +163,7 @@ class Worker:
         self._next_due: float | None = None
         self._data_version = -1
         self._thread: threading.Thread | None = None
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: _ActivityThreads | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self.store: Store | None = None
@@ -137,7 +177,7 @@ class Worker:
             self.store.heartbeat(self.worker_id, self.app_id, self.host, self.pid, time.time())
             self._reap(time.time())
         self._last_heartbeat = time.time()
-        self._pool = ThreadPoolExecutor(self.max_activities, thread_name_prefix="wf-activity")
+        self._pool = _ActivityThreads(self.max_activities)
         signals.register_worker(self.store.key, self._wake)
         self._thread = threading.Thread(target=self._run, name="wf-worker", daemon=True)
         self._thread.start()
@@ -154,7 +194,7 @@ class Worker:
         self._thread = None
         signals.unregister_worker(signals.store_key(self.db_path), self._wake)
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown()
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self.store is not None:
