@@ -1,0 +1,620 @@
+"""The HTTP engine: an httpx client of Dapr's workflow HTTP API, and of `wf serve`'s extensions.
+
+Core calls (every engine that speaks Dapr's API):
+
+    POST {base}/workflows/dapr/{name}/start?instanceID=ID   body: the input JSON   -> 202 {"instanceID"}
+    GET  {base}/workflows/dapr/{id}                          -> 200 {"instanceID", "workflowName",
+         "createdAt", "lastUpdatedAt", "runtimeStatus", "properties": {"dapr.workflow.input": JSON text, ...}}
+    POST {base}/workflows/dapr/{id}/raiseEvent/{event}       body: the event data  -> 202
+    POST {base}/workflows/dapr/{id}/pause | resume | terminate | purge            -> 202
+
+with {base} = /v1.0, falling back to /v1.0-beta1 when /v1.0 has no such route (older sidecars).
+Errors come back as {"errorCode", "message"} (404 ERR_INSTANCE_ID_NOT_FOUND, ...).
+
+What the engine offers beyond that is learned once, lazily, from GET /v1.0/metadata: `wf serve`
+adds a "wf" section listing its extensions (list, history, bulk purge, start time, if-exists,
+terminate output, non-recursive terminate, app ids); a Dapr sidecar has none, so those calls raise
+UnsupportedError saying the engine's HTTP API does not offer them.
+
+Only idempotent reads are retried (a connection refused, a timeout, a 502/503/504), a few times
+with a short backoff; a write is sent once. The token goes in the `dapr-api-token` header and
+appears in no message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+
+from wf import __version__
+from wf.backends.base import IF_EXISTS_CHOICES, Capabilities
+from wf.model import (
+    AlreadyExistsError,
+    AuthError,
+    ConnectionFailedError,
+    FailureDetails,
+    HistoryEvent,
+    InvalidArgumentError,
+    InvalidStateError,
+    ListFilter,
+    NotFoundError,
+    UnsupportedError,
+    WfError,
+    WorkflowState,
+    WorkflowStatus,
+    rfc3339,
+    validate_instance_id,
+)
+
+API_V1 = "/v1.0"
+API_BETA = "/v1.0-beta1"
+COMPONENT = "dapr"
+TOKEN_HEADER = "dapr-api-token"
+
+# Property keys of Dapr's GetWorkflowResponse (values are JSON text; "" means absent) ...
+P_INPUT = "dapr.workflow.input"
+P_OUTPUT = "dapr.workflow.output"
+P_CUSTOM_STATUS = "dapr.workflow.custom_status"
+P_ERROR_TYPE = "dapr.workflow.failure.error_type"
+P_ERROR_MESSAGE = "dapr.workflow.failure.error_message"
+# ... and the ones wf serve adds (a Dapr sidecar never sends them).
+P_STACK_TRACE = "wf.failure.stack_trace"
+P_APP_ID = "wf.app_id"
+P_COMPLETED_AT = "wf.completed_at"
+P_PARENT = "wf.parent_instance_id"
+
+# Extension names in wf serve's metadata ("wf": {"extensions": [...]}).
+EXT_LIST = "list"
+EXT_HISTORY = "history"
+EXT_BULK_PURGE = "bulkPurge"
+EXT_START_TIME = "startTime"
+EXT_IF_EXISTS = "ifExists"
+EXT_TERMINATE_OUTPUT = "terminateOutput"
+EXT_TERMINATE_RECURSIVE = "terminateRecursive"
+EXT_APP_ID = "appID"
+EXT_FETCH_PAYLOADS = "fetchPayloads"
+
+NOT_FOUND_CODE = "ERR_INSTANCE_ID_NOT_FOUND"
+RETRY_STATUSES = frozenset({502, 503, 504})
+READ_ATTEMPTS = 3
+LIST_PAGE = 500
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+class _RouteMissing(Exception):
+    """The engine has no such route under this API version (404 without an instance error code)."""
+
+
+def parse_time(text: Any) -> datetime | None:
+    """RFC 3339 as protojson writes it (up to nanoseconds, `Z`) -> an aware UTC datetime."""
+    if not text or not isinstance(text, str):
+        return None
+    s = _FRACTION.sub(r"\1", text.strip())
+    if s.endswith(("Z", "z")):
+        s = s[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+def _text(value: Any) -> str | None:
+    """A property value: JSON text, where "" (what Dapr sends for 'none') means None."""
+    return value if isinstance(value, str) and value != "" else None
+
+
+def state_from_dapr(d: dict[str, Any], *, app_id: str, fetch_payloads: bool = True) -> WorkflowState:
+    """Dapr's GetWorkflowResponse JSON (plus wf serve's extra properties) -> WorkflowState."""
+    props = d.get("properties") or {}
+    if not isinstance(props, dict):
+        props = {}
+    status_text = str(d.get("runtimeStatus") or "")
+    try:
+        status = WorkflowStatus.parse(status_text)
+    except InvalidArgumentError:
+        raise WfError(f"the engine reported an unknown runtime status {status_text!r} for "
+                      f"{d.get('instanceID')!r}") from None
+    created = parse_time(d.get("createdAt")) or datetime.fromtimestamp(0, tz=timezone.utc)
+    updated = parse_time(d.get("lastUpdatedAt")) or created
+    failure = None
+    error_type, error_message = _text(props.get(P_ERROR_TYPE)), _text(props.get(P_ERROR_MESSAGE))
+    if error_type or error_message:
+        failure = FailureDetails(error_message or "", error_type or "Error", _text(props.get(P_STACK_TRACE)))
+    return WorkflowState(
+        instance_id=str(d.get("instanceID") or ""),
+        name=str(d.get("workflowName") or ""),
+        runtime_status=status,
+        created_at=created,
+        last_updated_at=updated,
+        serialized_input=_text(props.get(P_INPUT)) if fetch_payloads else None,
+        serialized_output=_text(props.get(P_OUTPUT)) if fetch_payloads else None,
+        serialized_custom_status=_text(props.get(P_CUSTOM_STATUS)),
+        failure_details=failure,
+        app_id=_text(props.get(P_APP_ID)) or app_id,
+        completed_at=parse_time(props.get(P_COMPLETED_AT)),
+        parent_instance_id=_text(props.get(P_PARENT)),
+    )
+
+
+def history_event_from_dict(d: dict[str, Any]) -> HistoryEvent:
+    """HistoryEvent.to_dict() (what wf serve sends) -> HistoryEvent."""
+    return HistoryEvent(
+        event_id=int(d.get("event_id", -1)),
+        event_type=str(d.get("event_type") or ""),
+        timestamp=parse_time(d.get("timestamp")) or datetime.fromtimestamp(0, tz=timezone.utc),
+        name=d.get("name"),
+        task_scheduled_id=d.get("task_scheduled_id"),
+        data=d.get("data"),
+        failure_details=FailureDetails.from_dict(d.get("failure_details")),
+        extra=dict(d.get("extra") or {}),
+    )
+
+
+def redact_url(url: str) -> str:
+    """The URL without user:password@ (never echoed in a message)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+class HttpBackend:
+    """A Backend over HTTP: a Dapr sidecar (`dapr run ... --dapr-http-port 3500`) or `wf serve`."""
+
+    def __init__(self, url: str, *, token: str | None = None, app_id: str = "default", timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        url = (url or "").strip()
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InvalidArgumentError(
+                f"invalid URL {redact_url(url)!r}: expected http://HOST:PORT, e.g. http://127.0.0.1:3500")
+        if timeout is None or timeout <= 0:
+            raise InvalidArgumentError(f"invalid timeout {timeout!r}: expected seconds > 0")
+        self.url = url.rstrip("/")
+        self.display_url = redact_url(self.url)
+        self.app_id = app_id or "default"
+        self.timeout = float(timeout)
+        self._token = token or None
+        self._transport = transport
+        self._client: httpx.Client | None = None
+        self._prefix: str | None = None  # API_V1 or API_BETA once a route answered
+        self._meta: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:  # never shows the token
+        return f"HttpBackend({self.display_url!r}, app_id={self.app_id!r})"
+
+    # ------------------------------------------------------------------------------ plumbing
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            headers = {"User-Agent": f"wf/{__version__}"}
+            if self._token:
+                headers[TOKEN_HEADER] = self._token
+            self._client = httpx.Client(base_url=self.url, headers=headers, timeout=self.timeout,
+                                        transport=self._transport, follow_redirects=False)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _send(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+              content: str | bytes | None = None, json_body: Any = None, read: bool = False) -> httpx.Response:
+        """One request; reads are retried on transient failures, writes are sent once."""
+        attempts = READ_ATTEMPTS if read else 1
+        delay = 0.1
+        for attempt in range(1, attempts + 1):
+            try:
+                headers = {"Content-Type": "application/json"} if content is not None else None
+                response = self.client.request(method, path, params=_clean(params), content=content,
+                                               json=json_body, headers=headers)
+            except httpx.TimeoutException as exc:
+                if attempt < attempts:
+                    time.sleep(delay)
+                    delay *= 3
+                    continue
+                raise self._timeout_error(exc, write=not read) from None
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                if attempt < attempts:
+                    time.sleep(delay)
+                    delay *= 3
+                    continue
+                raise self._connect_error(exc) from None
+            except httpx.InvalidURL as exc:
+                raise InvalidArgumentError(f"invalid URL {self.display_url!r}: {exc}") from None
+            except httpx.HTTPError as exc:
+                raise ConnectionFailedError(f"request to the engine at {self.display_url} failed: "
+                                            f"{type(exc).__name__}: {exc}") from None
+            if read and response.status_code in RETRY_STATUSES and attempt < attempts:
+                time.sleep(delay)
+                delay *= 3
+                continue
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _timeout_error(self, exc: Exception, *, write: bool) -> ConnectionFailedError:
+        msg = (f"the engine at {self.display_url} did not answer within {self.timeout:g}s "
+               "(set WF_TIMEOUT or the profile's timeout to wait longer)")
+        if write:
+            msg += "; the operation may or may not have been applied: check with 'wf get'"
+        return ConnectionFailedError(msg)
+
+    def _connect_error(self, exc: Exception) -> ConnectionFailedError:
+        detail = "connection refused" if isinstance(exc, httpx.ConnectError) else f"{type(exc).__name__}"
+        return ConnectionFailedError(
+            f"cannot reach the engine at {self.display_url} ({detail}); is `wf serve` or the Dapr sidecar "
+            "running there? Check --url / WF_URL")
+
+    def _wf_call(self, method: str, tail: str, *, read: bool = False, not_found_is_none: bool = False,
+                 instance_id: str | None = None, **kwargs: Any) -> httpx.Response | None:
+        """A call under /v1.0/workflows/dapr/..., falling back to /v1.0-beta1 for older sidecars."""
+        prefixes = [self._prefix] if self._prefix else [API_V1, API_BETA]
+        for prefix in prefixes:
+            path = f"{prefix}/workflows/{COMPONENT}/{tail}"
+            response = self._send(method, path, read=read, **kwargs)
+            try:
+                missing = self._check(response, instance_id=instance_id, not_found_is_none=not_found_is_none)
+            except _RouteMissing:
+                continue
+            self._prefix = prefix
+            return None if missing else response
+        raise UnsupportedError(
+            f"the engine at {self.display_url} has no workflow HTTP API here (no route under {API_V1} or "
+            f"{API_BETA}); is it a Dapr sidecar (1.10 or later) or `wf serve`?")
+
+    def _check(self, response: httpx.Response, *, instance_id: str | None = None,
+               not_found_is_none: bool = False) -> bool:
+        """Raise the WfError that an error response means. Returns False on success, True when the
+        instance does not exist and not_found_is_none asked for that instead of an error."""
+        status = response.status_code
+        if status < 400:
+            return False
+        code, message = _error_of(response)
+        if status in (401, 403):
+            raise AuthError(
+                f"the engine at {self.display_url} refused the request ({status} "
+                f"{'unauthorized' if status == 401 else 'forbidden'}): check the API token "
+                "(--token, WF_API_TOKEN or DAPR_API_TOKEN)")
+        if status == 404:
+            if code == NOT_FOUND_CODE:
+                if not_found_is_none:
+                    return True
+                raise self._not_found(instance_id, message)
+            raise _RouteMissing()
+        if code in ("ERR_GET_WORKFLOW", "ERR_RAISE_EVENT_WORKFLOW", "ERR_PAUSE_WORKFLOW", "ERR_RESUME_WORKFLOW",
+                    "ERR_TERMINATE_WORKFLOW", "ERR_PURGE_WORKFLOW") and _says_missing(message):
+            # Older sidecars answer a missing instance with a 500 and words, not a 404.
+            if not_found_is_none:
+                return True
+            raise self._not_found(instance_id, message)
+        detail = f"{code}: {message}" if code else message
+        if status == 409 or code in ("ERR_INVALID_STATE", "ERR_INSTANCE_ID_ALREADY_EXISTS") or (
+                code == "ERR_START_WORKFLOW" and "already exists" in message.lower()):
+            err: WfError
+            if code == "ERR_INVALID_STATE":
+                err = InvalidStateError(message)
+            elif code in ("ERR_INSTANCE_ID_ALREADY_EXISTS", "ERR_START_WORKFLOW"):
+                err = AlreadyExistsError(message)
+            else:
+                err = InvalidStateError(detail)
+        elif code == "ERR_NOT_SUPPORTED" or status == 501:
+            err = UnsupportedError(message)
+        elif status == 413:
+            err = InvalidArgumentError(f"the engine at {self.display_url} refused the request as too large"
+                                       f"{': ' + message if message else ''}")
+        elif status == 400:
+            err = InvalidArgumentError(f"the engine refused the request ({detail})")
+        else:
+            err = WfError(f"the engine at {self.display_url} answered {status} ({detail})")
+        if code:
+            err.code = code
+        raise err
+
+    def _not_found(self, instance_id: str | None, message: str) -> NotFoundError:
+        if instance_id:
+            return NotFoundError(f"no workflow instance {instance_id!r} in app {self.app_id!r}")
+        return NotFoundError(message or "not found")
+
+    def _meta_section(self) -> dict[str, Any]:
+        """wf serve's "wf" metadata section ({} for a Dapr sidecar), fetched once."""
+        if self._meta is None:
+            response = self._send("GET", f"{API_V1}/metadata", read=True)
+            if response.status_code in (401, 403):
+                self._check(response)
+            data: Any = {}
+            if response.status_code == 200:
+                try:
+                    data = response.json()
+                except ValueError:
+                    data = {}
+            section = data.get("wf") if isinstance(data, dict) else None
+            self._meta = section if isinstance(section, dict) else {}
+        return self._meta
+
+    def _has(self, extension: str) -> bool:
+        extensions = self._meta_section().get("extensions") or []
+        return extension in extensions
+
+    def _require(self, extension: str, what: str) -> None:
+        if not self._has(extension):
+            raise UnsupportedError(
+                f"the engine's HTTP API at {self.display_url} does not offer {what} (a Dapr sidecar offers "
+                "start, get, raise-event, suspend, resume, terminate and purge of one instance); "
+                "`wf serve` and the local engine do")
+
+    def _app_params(self) -> dict[str, Any]:
+        """appID=... for wf serve when the app is not the default (a sidecar serves its own app)."""
+        if self.app_id != "default" and self._has(EXT_APP_ID):
+            return {"appID": self.app_id}
+        return {}
+
+    def capabilities(self) -> Capabilities:
+        meta = self._meta_section()
+        if not meta:
+            return Capabilities(engine="dapr", list=False, history=False, bulk_purge=False)
+        return Capabilities(engine="wf-serve", list=self._has(EXT_LIST), history=self._has(EXT_HISTORY),
+                            bulk_purge=self._has(EXT_BULK_PURGE))
+
+    # ------------------------------------------------------------------------------ Dapr's API
+
+    def start(self, name: str, *, input: str | None = None, instance_id: str | None = None,
+              start_at: datetime | None = None, if_exists: str = "return") -> str:
+        if if_exists not in IF_EXISTS_CHOICES:
+            raise InvalidArgumentError(f"unknown if_exists {if_exists!r}; expected one of {', '.join(IF_EXISTS_CHOICES)}")
+        if not name:
+            raise InvalidArgumentError("a workflow name is required")
+        if instance_id is not None:
+            validate_instance_id(instance_id)
+        params: dict[str, Any] = {"instanceID": instance_id, **self._app_params()}
+        if start_at is not None:
+            self._require(EXT_START_TIME, "a start time (Dapr's HTTP start API starts at once)")
+            params["startTime"] = rfc3339(start_at)
+        if instance_id is not None:
+            if self._has(EXT_IF_EXISTS):
+                params["ifExists"] = if_exists
+            else:
+                existing = self._emulate_if_exists(instance_id, if_exists)
+                if existing is not None:
+                    return existing
+        response = self._wf_call("POST", f"{_seg(name)}/start", params=params,
+                                 content=input if input is not None else b"")
+        assert response is not None
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        iid = body.get("instanceID") if isinstance(body, dict) else None
+        if not iid:
+            if instance_id:
+                return instance_id
+            raise WfError(f"the engine at {self.display_url} started {name!r} but returned no instanceID")
+        return str(iid)
+
+    def _emulate_if_exists(self, instance_id: str, if_exists: str) -> str | None:
+        """if_exists against a sidecar: look first (racy, but Dapr's HTTP API has no such option)."""
+        state = self.get(instance_id, fetch_payloads=False)
+        if state is None:
+            return None
+        if if_exists == "return":
+            return instance_id
+        if if_exists == "error":
+            raise AlreadyExistsError(
+                f"instance {instance_id!r} already exists ({state.runtime_status}); use if-exists 'return' or 'replace'")
+        if not state.runtime_status.is_terminal:
+            raise InvalidStateError(
+                f"instance {instance_id!r} is {state.runtime_status}: only a finished instance can be replaced; "
+                "terminate it first")
+        self.purge(instance_id)
+        return None
+
+    def get(self, instance_id: str, *, fetch_payloads: bool = True) -> WorkflowState | None:
+        validate_instance_id(instance_id)
+        params = dict(self._app_params())
+        if not fetch_payloads and self._meta is not None and self._has(EXT_FETCH_PAYLOADS):
+            params["fetchPayloads"] = "false"
+        response = self._wf_call("GET", _seg(instance_id), params=params, read=True, not_found_is_none=True,
+                                 instance_id=instance_id)
+        if response is None:
+            return None
+        data = self._json(response)
+        if not isinstance(data, dict):
+            raise WfError(f"the engine at {self.display_url} sent an unexpected workflow state")
+        return state_from_dapr(data, app_id=self.app_id, fetch_payloads=fetch_payloads)
+
+    def raise_event(self, instance_id: str, event_name: str, data: str | None = None) -> None:
+        validate_instance_id(instance_id)
+        if not event_name or not event_name.strip():
+            raise InvalidArgumentError("an event name is required")
+        self._wf_call("POST", f"{_seg(instance_id)}/raiseEvent/{_seg(event_name)}", params=self._app_params(),
+                      content=data if data is not None else b"", instance_id=instance_id)
+
+    def suspend(self, instance_id: str, reason: str | None = None) -> None:
+        validate_instance_id(instance_id)
+        self._wf_call("POST", f"{_seg(instance_id)}/pause", params={"reason": reason, **self._app_params()},
+                      instance_id=instance_id)
+
+    def resume(self, instance_id: str, reason: str | None = None) -> None:
+        validate_instance_id(instance_id)
+        self._wf_call("POST", f"{_seg(instance_id)}/resume", params={"reason": reason, **self._app_params()},
+                      instance_id=instance_id)
+
+    def terminate(self, instance_id: str, output: str | None = None, recursive: bool = True) -> None:
+        validate_instance_id(instance_id)
+        params: dict[str, Any] = dict(self._app_params())
+        content: str | None = None
+        if output is not None:
+            # Dapr reads a terminate body as its own request message, not as the output.
+            self._require(EXT_TERMINATE_OUTPUT, "a terminate output (drop --output)")
+            content = output
+        if not recursive:
+            self._require(EXT_TERMINATE_RECURSIVE, "a non-recursive terminate (Dapr terminates the children too)")
+            params["recursive"] = "false"
+        self._wf_call("POST", f"{_seg(instance_id)}/terminate", params=params, content=content,
+                      instance_id=instance_id)
+
+    def purge(self, instance_id: str, *, recursive: bool = True, force: bool = False) -> int:
+        validate_instance_id(instance_id)
+        params: dict[str, Any] = dict(self._app_params())
+        if force:
+            params["force"] = "true"
+        if not recursive:
+            params["recursive"] = "false"
+        response = self._wf_call("POST", f"{_seg(instance_id)}/purge", params=params, instance_id=instance_id)
+        assert response is not None
+        body = self._json(response, default={})
+        count = body.get("deletedInstanceCount") if isinstance(body, dict) else None
+        return int(count) if isinstance(count, int) else 1
+
+    # ------------------------------------------------------------------------------ wf serve's extensions
+
+    def list(self, flt: ListFilter | None = None, *, limit: int | None = None,
+             fetch_payloads: bool = False) -> Iterator[WorkflowState]:
+        self._require(EXT_LIST, "listing")
+        params = {**_filter_params(flt), **self._app_params()}
+        if fetch_payloads:
+            params["fetchPayloads"] = "true"
+        return self._pages(params, limit, fetch_payloads)
+
+    def _pages(self, params: dict[str, Any], limit: int | None, fetch_payloads: bool) -> Iterator[WorkflowState]:
+        remaining = limit
+        token: str | None = None
+        while remaining is None or remaining > 0:
+            page = LIST_PAGE if remaining is None else min(LIST_PAGE, remaining)
+            response = self._wf_call("GET", "", params={**params, "limit": page, "continuationToken": token},
+                                     read=True)
+            assert response is not None
+            body = self._json(response, default={})
+            items = body.get("instances") or [] if isinstance(body, dict) else []
+            for item in items:
+                yield state_from_dapr(item, app_id=self.app_id, fetch_payloads=fetch_payloads)
+            if remaining is not None:
+                remaining -= len(items)
+            token = body.get("continuationToken") if isinstance(body, dict) else None
+            if not token or not items:
+                return
+
+    def history(self, instance_id: str) -> list[HistoryEvent]:
+        validate_instance_id(instance_id)
+        self._require(EXT_HISTORY, "history")
+        response = self._wf_call("GET", f"{_seg(instance_id)}/history", params=self._app_params(), read=True,
+                                 instance_id=instance_id)
+        assert response is not None
+        body = self._json(response, default={})
+        events = body.get("events") or [] if isinstance(body, dict) else []
+        return [history_event_from_dict(e) for e in events if isinstance(e, dict)]
+
+    def purge_many(self, flt: ListFilter, *, force: bool = False, dry_run: bool = False,
+                   progress: Callable[[int], None] | None = None) -> int:
+        self._require(EXT_BULK_PURGE, "bulk purge")
+        body = {**_filter_body(flt), "force": force, "dryRun": dry_run}
+        response = self._wf_call("POST", "purge", params=self._app_params(), json_body=body)
+        assert response is not None
+        data = self._json(response, default={})
+        key = "matchingInstanceCount" if dry_run else "deletedInstanceCount"
+        n = int(data.get(key, 0)) if isinstance(data, dict) else 0
+        if progress is not None and not dry_run and n:
+            progress(n)
+        return n
+
+    def count(self, flt: ListFilter, *, force: bool = False) -> int:
+        return self.purge_many(flt, force=force, dry_run=True)
+
+    def wait(self, instance_id: str, *, until: str = "completion", timeout: float | None = None,
+             fetch_payloads: bool = True) -> WorkflowState:
+        """Poll GET with backoff (50 ms growing to 1 s) until started / finished, or the timeout."""
+        deadline = None if not timeout else time.monotonic() + timeout
+        interval = 0.05
+        while True:
+            state = self.get(instance_id, fetch_payloads=fetch_payloads)
+            if state is None:
+                raise NotFoundError(f"no workflow instance {instance_id!r} in app {self.app_id!r}")
+            status = state.runtime_status
+            if status.is_terminal or (until == "start" and status != WorkflowStatus.PENDING):
+                return state
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"timed out waiting for instance {instance_id!r} (it is {status.value})")
+                interval = min(interval, remaining)
+            time.sleep(interval)
+            interval = min(interval * 1.5, 1.0)
+
+    # ------------------------------------------------------------------------------ helpers
+
+    def _json(self, response: httpx.Response, default: Any = None) -> Any:
+        if not response.content:
+            return default
+        try:
+            return response.json()
+        except ValueError:
+            if default is not None:
+                return default
+            raise WfError(f"the engine at {self.display_url} sent a response that is not JSON") from None
+
+
+def _seg(text: str) -> str:
+    """One URL path segment. A '/' cannot cross Dapr's routes (servers decode %2F before routing)."""
+    if "/" in text:
+        raise InvalidArgumentError(f"{text!r} contains '/', which Dapr's HTTP API cannot carry in a name")
+    return urllib.parse.quote(text, safe="")
+
+
+def _clean(params: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not params:
+        return None
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def _filter_params(flt: ListFilter | None) -> dict[str, Any]:
+    if flt is None:
+        return {}
+    out: dict[str, Any] = {}
+    if flt.statuses:
+        out["status"] = [s.value for s in flt.statuses]
+    if flt.name:
+        out["name"] = flt.name
+    if flt.created_after is not None:
+        out["createdAfter"] = rfc3339(flt.created_after)
+    if flt.created_before is not None:
+        out["createdBefore"] = rfc3339(flt.created_before)
+    if flt.completed_before is not None:
+        out["completedBefore"] = rfc3339(flt.completed_before)
+    return out
+
+
+def _filter_body(flt: ListFilter | None) -> dict[str, Any]:
+    return _filter_params(flt)
+
+
+def _error_of(response: httpx.Response) -> tuple[str, str]:
+    """(errorCode, message) of an error response: Dapr's JSON shape, or whatever text came back."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        code = body.get("errorCode") or body.get("error_code") or ""
+        message = body.get("message") or body.get("detail") or ""
+        return str(code), " ".join(str(message).split())
+    text = " ".join(response.text.split())[:300] if response.content else ""
+    return "", text or response.reason_phrase
+
+
+def _says_missing(message: str) -> bool:
+    m = message.lower()
+    return "no such instance" in m or "not found" in m or "does not exist" in m

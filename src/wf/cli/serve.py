@@ -1,0 +1,95 @@
+"""`wf serve`: the local engine behind Dapr's workflow HTTP API (FastAPI on uvicorn, extra `server`).
+
+Imported at CLI start-up to register the command, so it imports nothing heavy: FastAPI, uvicorn
+and the engine load when the command runs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+
+import click
+
+from wf.cli.common import Globals, load_app, pass_globals
+from wf.model import InvalidArgumentError, UnsupportedError, WfError
+
+
+def is_loopback(host: str) -> bool:
+    h = host.strip().strip("[]").lower()
+    if h == "localhost" or h.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command("serve")
+@click.option("--app", "app_spec", metavar="MODULE:ATTR",
+              help="Also run this app's workflows and activities in the server process (MODULE:ATTR or FILE.py:ATTR).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Anything but loopback requires a token.")
+@click.option("--port", type=click.IntRange(0, 65535), default=3500, show_default=True, help="Port to listen on.")
+@click.option("--token", "serve_token", metavar="TOKEN",
+              help="Require this API token in the dapr-api-token header [env WF_API_TOKEN, else DAPR_API_TOKEN].")
+@pass_globals
+def serve_cmd(g: Globals, app_spec: str | None, host: str, port: int, serve_token: str | None) -> None:
+    """Serve the local store over Dapr's workflow HTTP API, plus listing, history and bulk purge.
+
+    Every wf command, and WorkflowClient(url=...), works against it with --url / WF_URL. The token
+    is compared in constant time and never logged. Stop with Ctrl-C or SIGTERM.
+
+    \b
+    Examples:
+      wf serve                                         # http://127.0.0.1:3500, the default store
+      WF_API_TOKEN=s3cret wf serve --host 0.0.0.0 --app examples/approval.py:wfr
+      WF_URL=http://127.0.0.1:3500 wf list             # from another shell
+    """
+    token = serve_token or g.setting("token") or None
+    if not is_loopback(host) and not token:
+        raise InvalidArgumentError(
+            f"refusing to listen on {host} without a token: anyone who can reach it could run and purge "
+            "workflows. Pass --token (or set WF_API_TOKEN), or listen on 127.0.0.1")
+    try:
+        import uvicorn
+
+        from wf.server.app import create_app
+    except ImportError as exc:
+        raise UnsupportedError(
+            f"wf serve needs the 'server' extra ({exc.name or exc} is not installed): "
+            "python -m pip install 'wf[server]'") from None
+    from wf import settings
+
+    db = g.resolved_db()
+    app_id = g.resolved_app_id()
+    durability = g.setting("durability")
+    # The app module's WorkflowRuntime(db=None) resolves to this server's store and app id. The
+    # server always serves the local store, whatever --url / WF_URL say (they are for clients).
+    settings.set_overrides(db=str(db), app_id=app_id, profile=g.profile, durability=durability)
+    runtime = load_app(app_spec) if app_spec else None
+    asgi = create_app(db, app_id=app_id, token=token, runtime=runtime, durability=durability)
+
+    config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", access_log=False,
+                            server_header=False, date_header=False, lifespan="on")
+    server = uvicorn.Server(config)
+    shown = f"[{host}]" if ":" in host else host
+    extra = f", running {app_spec}" if app_spec else ""
+    g.out.note(f"wf serve: listening on http://{shown}:{port} (app {app_id}, store {db}{extra}; "
+               f"{'token required' if token else 'no token'}); Ctrl-C or SIGTERM stops it")
+    try:
+        server.run()
+    except SystemExit:  # uvicorn exits when it cannot bind or start up
+        if server.started:
+            raise
+        failed = True
+    else:
+        failed = not server.started
+    sys.stderr.flush()
+    if failed:
+        raise WfError(f"wf serve could not start on {shown}:{port} (the port is in use or not allowed, or the "
+                      "app failed to start; see above); pick another --port or --host")
+    g.out.note("wf serve: stopped")
+
+
+COMMANDS = [serve_cmd]

@@ -1,0 +1,699 @@
+"""The ASGI app of `wf serve` (FastAPI): Dapr's workflow HTTP API over the local engine.
+
+Dapr's routes, under /v1.0 and /v1.0-beta1, component `dapr`:
+
+    POST /workflows/dapr/{name}/start?instanceID=ID      body: the input JSON    202 {"instanceID"}
+    GET  /workflows/dapr/{id}                            200 Dapr's workflow state (properties: JSON text)
+    POST /workflows/dapr/{id}/raiseEvent/{event}         body: the event data    202
+    POST /workflows/dapr/{id}/pause | resume              ?reason=               202
+    POST /workflows/dapr/{id}/terminate                   body: the output (opt.) 202
+    POST /workflows/dapr/{id}/purge                       ?force= ?recursive=    202 {"deletedInstanceCount"}
+
+wf's extensions, under the same prefixes:
+
+    GET  /workflows/dapr?status=&name=&createdAfter=&createdBefore=&limit=&continuationToken=
+                                                         200 {"instances": [...], "continuationToken"}
+    GET  /workflows/dapr/{id}/history                    200 {"instanceID", "events": [...]}
+    POST /workflows/dapr/purge   body: {"status", "name", "createdAfter", "createdBefore",
+                                        "completedBefore" | "olderThan", "force", "dryRun"}
+                                                         200 {"deletedInstanceCount"} / {"matchingInstanceCount"}
+    start also takes ?startTime= (RFC 3339 or a duration from now) and ?ifExists=return|error|replace;
+    terminate ?recursive=false; every call ?appID= (default: the server's app id).
+
+and GET /v1.0/metadata (engine, version, app id, extensions), GET /healthz, GET /openapi.json.
+
+Errors are Dapr's {"errorCode", "message"}: 400 ERR_MALFORMED_REQUEST / ERR_INSTANCE_ID_INVALID,
+401 ERR_UNAUTHORIZED, 404 ERR_INSTANCE_ID_NOT_FOUND, 409 ERR_INVALID_STATE (the operation cannot
+apply in the instance's state) / ERR_INSTANCE_ID_ALREADY_EXISTS (start with ifExists=error),
+413 ERR_REQUEST_TOO_LARGE, 500 ERR_INTERNAL (never with a traceback).
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from wf import __version__
+from wf.backends.base import IF_EXISTS_CHOICES, Backend
+from wf.backends.http import (
+    EXT_APP_ID,
+    EXT_BULK_PURGE,
+    EXT_FETCH_PAYLOADS,
+    EXT_HISTORY,
+    EXT_IF_EXISTS,
+    EXT_LIST,
+    EXT_START_TIME,
+    EXT_TERMINATE_OUTPUT,
+    EXT_TERMINATE_RECURSIVE,
+    P_APP_ID,
+    P_COMPLETED_AT,
+    P_CUSTOM_STATUS,
+    P_ERROR_MESSAGE,
+    P_ERROR_TYPE,
+    P_INPUT,
+    P_OUTPUT,
+    P_PARENT,
+    P_STACK_TRACE,
+    TOKEN_HEADER,
+)
+from wf.model import (
+    INSTANCE_ID_RE,
+    AlreadyExistsError,
+    AuthError,
+    InvalidArgumentError,
+    InvalidStateError,
+    ListFilter,
+    NotFoundError,
+    UnsupportedError,
+    WfError,
+    WorkflowState,
+    WorkflowStatus,
+    rfc3339,
+)
+
+log = logging.getLogger("wf.server")
+
+MAX_BODY = 4 * 1024 * 1024
+MAX_LIST_PAGE = 1000
+DEFAULT_LIST_PAGE = 100
+PREFIXES = ("/v1.0", "/v1.0-beta1")
+COMPONENT = "dapr"
+EXTENSIONS = (EXT_LIST, EXT_HISTORY, EXT_BULK_PURGE, EXT_START_TIME, EXT_IF_EXISTS, EXT_TERMINATE_OUTPUT,
+              EXT_TERMINATE_RECURSIVE, EXT_APP_ID, EXT_FETCH_PAYLOADS)
+APP_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+OPEN_PATHS = frozenset({"/healthz", "/v1.0/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect"})
+PURGE_KEYS = frozenset({"status", "name", "createdAfter", "createdBefore", "completedBefore", "olderThan",
+                        "force", "dryRun"})
+
+
+class ApiError(Exception):
+    """An error answered as Dapr's {"errorCode", "message"}."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _malformed(message: str) -> ApiError:
+    return ApiError(400, "ERR_MALFORMED_REQUEST", message)
+
+
+def api_error_for(exc: BaseException) -> ApiError:
+    """The HTTP answer to an exception raised by the engine."""
+    if isinstance(exc, ApiError):
+        return exc
+    msg = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, NotFoundError):
+        return ApiError(404, "ERR_INSTANCE_ID_NOT_FOUND", msg)
+    if isinstance(exc, InvalidArgumentError):
+        return ApiError(400, "ERR_INSTANCE_ID_INVALID" if "invalid instance id" in msg else "ERR_MALFORMED_REQUEST",
+                        msg)
+    if isinstance(exc, AlreadyExistsError):
+        return ApiError(409, "ERR_INSTANCE_ID_ALREADY_EXISTS", msg)
+    if isinstance(exc, InvalidStateError):
+        return ApiError(409, "ERR_INVALID_STATE", msg)
+    if isinstance(exc, UnsupportedError):
+        return ApiError(501, "ERR_NOT_SUPPORTED", msg)
+    if isinstance(exc, AuthError):
+        return ApiError(401, "ERR_UNAUTHORIZED", msg)
+    if isinstance(exc, WfError):
+        return ApiError(500, getattr(exc, "code", "ERR_INTERNAL") or "ERR_INTERNAL", msg)
+    log.error("wf serve: unexpected %s", type(exc).__name__, exc_info=exc)
+    return ApiError(500, "ERR_INTERNAL", f"internal error ({type(exc).__name__}); see the server's log")
+
+
+def _error_response(err: ApiError) -> JSONResponse:
+    return JSONResponse({"errorCode": err.code, "message": err.message}, status_code=err.status)
+
+
+# --------------------------------------------------------------------------------- JSON shapes
+
+
+def state_to_dapr(state: WorkflowState) -> dict[str, Any]:
+    """WorkflowState -> Dapr's GetWorkflowResponse JSON, with wf's extra properties."""
+    props: dict[str, str] = {
+        P_INPUT: state.serialized_input or "",
+        P_CUSTOM_STATUS: state.serialized_custom_status or "",
+    }
+    if state.serialized_output is not None:
+        props[P_OUTPUT] = state.serialized_output
+    if state.failure_details is not None:
+        props[P_ERROR_TYPE] = state.failure_details.error_type
+        props[P_ERROR_MESSAGE] = state.failure_details.message
+        if state.failure_details.stack_trace:
+            props[P_STACK_TRACE] = state.failure_details.stack_trace
+    props[P_APP_ID] = state.app_id
+    if state.completed_at is not None:
+        props[P_COMPLETED_AT] = rfc3339(state.completed_at) or ""
+    if state.parent_instance_id:
+        props[P_PARENT] = state.parent_instance_id
+    return {
+        "instanceID": state.instance_id,
+        "workflowName": state.name,
+        "createdAt": rfc3339(state.created_at),
+        "lastUpdatedAt": rfc3339(state.last_updated_at),
+        "runtimeStatus": state.runtime_status.value,
+        "properties": props,
+    }
+
+
+# --------------------------------------------------------------------------------- parsing input
+
+
+def _check_id(instance_id: str) -> str:
+    if not INSTANCE_ID_RE.fullmatch(instance_id or ""):
+        raise ApiError(400, "ERR_INSTANCE_ID_INVALID",
+                       f"workflow instance ID {instance_id[:80]!r} is invalid: use 1 to 64 letters, digits, '-' or '_'")
+    return instance_id
+
+
+def _check_component(component: str) -> None:
+    if component != COMPONENT:
+        raise ApiError(400, "ERR_WORKFLOW_COMPONENT_NOT_FOUND",
+                       f"workflow component {component[:80]!r} not found: use {COMPONENT!r}")
+
+
+class _NonJson(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NonJson(name)
+
+
+async def _json_text(request: Request, what: str) -> str | None:
+    """The request body as JSON text (None when empty); 400 unless it is UTF-8 JSON."""
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise _malformed(f"{what} is not UTF-8 text") from None
+    try:
+        json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise _malformed(f"{what} is nested too deeply") from None
+    except _NonJson as exc:
+        raise _malformed(f"{what} is not valid JSON: {exc} is not a JSON value") from None
+    except ValueError as exc:
+        raise _malformed(f"{what} is not valid JSON: {exc}") from None
+    return text
+
+
+def _bool(value: str | None, name: str, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    v = value.strip().lower()
+    if v in ("true", "1", "yes"):
+        return True
+    if v in ("false", "0", "no"):
+        return False
+    raise _malformed(f"invalid {name} {value[:40]!r}: expected true or false")
+
+
+def _time(value: str | None, name: str, parse: Callable[[str], Any]) -> Any:
+    if value is None or value == "":
+        return None
+    try:
+        return parse(value)
+    except InvalidArgumentError as exc:
+        raise _malformed(f"invalid {name}: {exc}") from None
+
+
+def _timestamp(value: str | None, name: str) -> Any:
+    from wf.durations import parse_timestamp
+
+    return _time(value, name, parse_timestamp)
+
+
+def _statuses(values: list[str] | str | None) -> tuple[WorkflowStatus, ...] | None:
+    if values is None:
+        return None
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise _malformed("status must be a status name or a list of them")
+    out: list[WorkflowStatus] = []
+    for value in values:
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    status = WorkflowStatus.parse(part)
+                except InvalidArgumentError as exc:
+                    raise _malformed(str(exc)) from None
+                if status not in out:
+                    out.append(status)
+    return tuple(out) or None
+
+
+def _limit(value: str | None) -> int:
+    if value is None or value == "":
+        return DEFAULT_LIST_PAGE
+    try:
+        n = int(value)
+    except ValueError:
+        raise _malformed(f"invalid limit {value[:40]!r}: expected a number from 1 to {MAX_LIST_PAGE}") from None
+    if not 1 <= n <= MAX_LIST_PAGE:
+        raise _malformed(f"invalid limit {n}: expected a number from 1 to {MAX_LIST_PAGE}")
+    return n
+
+
+def _encode_token(created_at: float, iid: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([created_at, iid]).encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str | None) -> tuple[float, int] | None:
+    if not token:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        created_at, iid = json.loads(raw)
+        if isinstance(created_at, bool) or isinstance(iid, bool):
+            raise ValueError
+        return float(created_at), int(iid)
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise _malformed("invalid continuationToken: pass back the one a list answer gave") from None
+
+
+# --------------------------------------------------------------------------------- middleware
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class GuardMiddleware:
+    """Pure ASGI: the API token (constant-time compare) and the request body size cap."""
+
+    def __init__(self, app: Any, *, token: str | None, max_body: int) -> None:
+        self.app = app
+        self.token = token.encode("utf-8") if token else None
+        self.max_body = max_body
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        if self.token is not None and scope.get("path") not in OPEN_PATHS:
+            given = headers.get(TOKEN_HEADER.encode(), b"")
+            if not hmac.compare_digest(given, self.token):
+                await _send_json(send, 401, "ERR_UNAUTHORIZED",
+                                 "missing or wrong API token: send it in the dapr-api-token header")
+                return
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                too_large = int(length) > self.max_body
+            except ValueError:
+                await _send_json(send, 400, "ERR_MALFORMED_REQUEST", "invalid Content-Length")
+                return
+            if too_large:
+                await _send_json(send, 413, "ERR_REQUEST_TOO_LARGE",
+                                 f"the request body is larger than {self.max_body} bytes")
+                return
+        received = 0
+        started = False
+
+        async def limited_receive() -> dict:
+            nonlocal received
+            message = await receive()
+            if message.get("type") == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise _BodyTooLarge()
+            return message
+
+        async def tracking_send(message: dict) -> None:
+            nonlocal started
+            if message.get("type") == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await _send_json(send, 413, "ERR_REQUEST_TOO_LARGE",
+                                 f"the request body is larger than {self.max_body} bytes")
+
+
+async def _send_json(send: Callable, status: int, code: str, message: str) -> None:
+    body = json.dumps({"errorCode": code, "message": message}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+# --------------------------------------------------------------------------------- the app
+
+
+class Backends:
+    """One backend per app id, made on first use by the factory, closed at shutdown."""
+
+    def __init__(self, factory: Callable[[str], Backend], default_app_id: str) -> None:
+        self.factory = factory
+        self.default_app_id = default_app_id
+        self._by_app: dict[str, Backend] = {}
+        self._lock = threading.Lock()
+
+    def get(self, app_id: str | None) -> Backend:
+        app_id = app_id or self.default_app_id
+        if not APP_ID_RE.fullmatch(app_id):
+            raise _malformed(f"invalid appID {app_id[:80]!r}: use letters, digits, '.', '-' or '_'")
+        with self._lock:
+            backend = self._by_app.get(app_id)
+            if backend is None:
+                backend = self.factory(app_id)
+                self._by_app[app_id] = backend
+            return backend
+
+    def close(self) -> None:
+        with self._lock:
+            backends, self._by_app = list(self._by_app.values()), {}
+        for backend in backends:
+            try:
+                backend.close()
+            except Exception:  # noqa: BLE001 - closing the others matters more
+                log.warning("wf serve: closing a backend failed", exc_info=True)
+
+
+def local_factory(db: str | os.PathLike, durability: str | None = None) -> Callable[[str], Backend]:
+    from wf.backends.local import LocalBackend
+
+    def make(app_id: str) -> Backend:
+        backend = LocalBackend(db, app_id=app_id, durability=durability)
+        backend.store()  # open (create) the store now: one Store per backend, shared by the threads
+        return backend
+
+    return make
+
+
+async def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a blocking engine call in the thread pool; any exception becomes an ApiError."""
+    try:
+        return await run_in_threadpool(fn, *args, **kwargs)
+    except ApiError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - answered as JSON, never as a traceback
+        raise api_error_for(exc) from None
+
+
+def create_app(backend_factory: Callable[[str], Backend] | str | os.PathLike | None = None, *,
+               app_id: str = "default", token: str | None = None, max_body: int = MAX_BODY,
+               runtime: Any = None, db: str | os.PathLike | None = None,
+               durability: str | None = None) -> FastAPI:
+    """The ASGI app. backend_factory: a function app_id -> Backend, or the path of a SQLite store
+    (also accepted as db=). runtime: a WorkflowRuntime started with the app and shut down with it
+    (`wf serve --app`). token: required in the dapr-api-token header of every call but /healthz."""
+    if backend_factory is None:
+        if db is None:
+            from wf import settings
+
+            db = settings.resolve_db(None)
+        backend_factory = db
+    factory = backend_factory if callable(backend_factory) else local_factory(backend_factory, durability)
+    if not APP_ID_RE.fullmatch(app_id or ""):
+        raise InvalidArgumentError(f"invalid app id {app_id!r}: use letters, digits, '.', '-' or '_'")
+    backends = Backends(factory, app_id)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if runtime is not None:
+            await run_in_threadpool(runtime.start)
+        try:
+            yield
+        finally:
+            if runtime is not None:
+                await run_in_threadpool(runtime.shutdown)
+            backends.close()
+
+    app = FastAPI(
+        title="wf serve",
+        version=__version__,
+        description=(
+            "Dapr's workflow HTTP API over wf's local engine, plus listing, history and bulk purge. "
+            "Send the token in the `dapr-api-token` header. Errors are `{\"errorCode\", \"message\"}`."),
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.backends = backends
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for err in exc.errors()[:3]:
+            where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body"))
+            parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+        return _error_response(_malformed("; ".join(parts) or "malformed request"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            err = ApiError(404, "ERR_ROUTE_NOT_FOUND", f"no route {request.method} {request.url.path}")
+        elif exc.status_code == 405:
+            err = ApiError(405, "ERR_METHOD_NOT_ALLOWED", f"{request.method} is not allowed on {request.url.path}")
+        else:
+            err = ApiError(exc.status_code, "ERR_MALFORMED_REQUEST", str(exc.detail))
+        return _error_response(err)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return _error_response(api_error_for(exc))
+
+    _add_workflow_routes(app, backends)
+
+    @app.get("/v1.0/metadata", tags=["metadata"], summary="The engine, its version, app id and extensions")
+    async def metadata() -> dict[str, Any]:
+        return {
+            "id": app_id,
+            "runtimeVersion": f"wf-{__version__}",
+            "enabledFeatures": [],
+            "components": [{"name": COMPONENT, "type": "workflow.wf", "version": "v1", "capabilities": []}],
+            "workflows": {"connectedWorkers": 1 if runtime is not None else 0},
+            "extended": {"engine": "wf"},
+            "wf": {
+                "engine": "wf",
+                "version": __version__,
+                "appID": app_id,
+                "extensions": list(EXTENSIONS),
+                "maxBodyBytes": max_body,
+                "workersInProcess": runtime is not None,
+            },
+        }
+
+    @app.get("/healthz", tags=["health"], summary="Liveness (no token needed)")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "engine": "wf", "version": __version__}
+
+    @app.get("/v1.0/healthz", tags=["health"], summary="Dapr's health check (204)", status_code=204)
+    async def dapr_healthz() -> Response:
+        return Response(status_code=204)
+
+    app.add_middleware(GuardMiddleware, token=token, max_body=max_body)
+    return app
+
+
+def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
+    from wf.durations import parse_time_ago, parse_time_ahead
+
+    raw_body = {"requestBody": {"content": {"application/json": {"schema": {}}}, "required": False}}
+
+    for prefix in PREFIXES:
+        base = f"{prefix}/workflows/{{component}}"
+        in_schema = prefix == PREFIXES[0]
+        tags = ["workflows"]
+
+        @app.post(f"{base}/{{name}}/start", status_code=202, tags=tags, include_in_schema=in_schema,
+                  summary="Start an instance (body: the input JSON)", openapi_extra=raw_body)
+        async def start(request: Request, component: str, name: str,
+                        instanceID: str | None = Query(None, description="1-64 letters, digits, - and _"),
+                        startTime: str | None = Query(None, description="RFC 3339, or a duration from now"),
+                        ifExists: str | None = Query(None, description="return (default) | error | replace"),
+                        appID: str | None = Query(None)) -> JSONResponse:
+            _check_component(component)
+            if instanceID is not None:
+                _check_id(instanceID)
+            if ifExists is not None and ifExists not in IF_EXISTS_CHOICES:
+                raise _malformed(f"invalid ifExists {ifExists[:40]!r}: expected one of {', '.join(IF_EXISTS_CHOICES)}")
+            start_at = _time(startTime, "startTime", parse_time_ahead)
+            if not name.strip():
+                raise ApiError(400, "ERR_WORKFLOW_NAME_MISSING", "workflow name is missing")
+            payload = await _json_text(request, "the input")
+            backend = backends.get(appID)
+            iid = await _run(backend.start, name, input=payload, instance_id=instanceID, start_at=start_at,
+                             if_exists=ifExists or "return")
+            return JSONResponse({"instanceID": iid}, status_code=202)
+
+        @app.get(base, tags=tags, include_in_schema=in_schema, summary="List instances, newest first (wf extension)")
+        async def list_instances(component: str,
+                                 status: list[str] | None = Query(None, description="repeatable or comma separated"),
+                                 name: str | None = Query(None),
+                                 createdAfter: str | None = Query(None, description="RFC 3339"),
+                                 createdBefore: str | None = Query(None, description="RFC 3339"),
+                                 completedBefore: str | None = Query(None, description="RFC 3339"),
+                                 limit: str | None = Query(None, description=f"page size, 1-{MAX_LIST_PAGE}"),
+                                 continuationToken: str | None = Query(None),
+                                 fetchPayloads: str | None = Query(None),
+                                 appID: str | None = Query(None)) -> dict[str, Any]:
+            _check_component(component)
+            flt = ListFilter(statuses=_statuses(status), name=name or None,
+                             created_after=_timestamp(createdAfter, "createdAfter"),
+                             created_before=_timestamp(createdBefore, "createdBefore"),
+                             completed_before=_timestamp(completedBefore, "completedBefore"))
+            page = _limit(limit)
+            after = _decode_token(continuationToken)
+            payloads = _bool(fetchPayloads, "fetchPayloads")
+            backend = backends.get(appID)
+            states, token = await _run(_list_page, backend, flt, page, after, payloads)
+            return {"instances": [state_to_dapr(s) for s in states], "continuationToken": token}
+
+        @app.post(f"{base}/purge", tags=tags, include_in_schema=in_schema,
+                  summary="Bulk purge of finished instances (wf extension)", openapi_extra=raw_body)
+        async def purge_many(request: Request, component: str, appID: str | None = Query(None)) -> dict[str, Any]:
+            _check_component(component)
+            text = await _json_text(request, "the purge filter")
+            body = json.loads(text) if text else {}
+            if not isinstance(body, dict):
+                raise _malformed("the purge filter must be a JSON object")
+            unknown = sorted(set(body) - PURGE_KEYS)
+            if unknown:
+                raise _malformed(f"unknown purge filter keys {', '.join(unknown)}; expected {', '.join(sorted(PURGE_KEYS))}")
+            for key in ("name", "createdAfter", "createdBefore", "completedBefore", "olderThan"):
+                if body.get(key) is not None and not isinstance(body[key], str):
+                    raise _malformed(f"{key} must be a string")
+            for key in ("force", "dryRun"):
+                if body.get(key) is not None and not isinstance(body[key], bool):
+                    raise _malformed(f"{key} must be true or false")
+            if body.get("completedBefore") and body.get("olderThan"):
+                raise _malformed("give completedBefore or olderThan, not both")
+            completed_before = _timestamp(body.get("completedBefore"), "completedBefore")
+            if body.get("olderThan"):
+                completed_before = _time(body["olderThan"], "olderThan", parse_time_ago)
+            flt = ListFilter(statuses=_statuses(body.get("status")), name=body.get("name") or None,
+                             created_after=_timestamp(body.get("createdAfter"), "createdAfter"),
+                             created_before=_timestamp(body.get("createdBefore"), "createdBefore"),
+                             completed_before=completed_before)
+            force, dry_run = bool(body.get("force")), bool(body.get("dryRun"))
+            if flt.statuses and not force:
+                live = [s.value for s in flt.statuses if not s.is_terminal]
+                if live:
+                    raise _malformed(f"{', '.join(live)} is not a finished status; set force to purge live instances")
+            backend = backends.get(appID)
+            n = await _run(backend.purge_many, flt, force=force, dry_run=dry_run)
+            if dry_run:
+                return {"dryRun": True, "matchingInstanceCount": n}
+            return {"deletedInstanceCount": n}
+
+        @app.get(f"{base}/{{instance_id}}", tags=tags, include_in_schema=in_schema, summary="Get an instance")
+        async def get(component: str, instance_id: str, fetchPayloads: str | None = Query(None),
+                      appID: str | None = Query(None)) -> dict[str, Any]:
+            _check_component(component)
+            _check_id(instance_id)
+            payloads = _bool(fetchPayloads, "fetchPayloads", default=True)
+            backend = backends.get(appID)
+            state = await _run(backend.get, instance_id, fetch_payloads=payloads)
+            if state is None:
+                raise ApiError(404, "ERR_INSTANCE_ID_NOT_FOUND",
+                               f"unable to find workflow with the provided instance ID: {instance_id}")
+            return state_to_dapr(state)
+
+        @app.get(f"{base}/{{instance_id}}/history", tags=tags, include_in_schema=in_schema,
+                 summary="An instance's event history (wf extension)")
+        async def history(component: str, instance_id: str, appID: str | None = Query(None)) -> dict[str, Any]:
+            _check_component(component)
+            _check_id(instance_id)
+            backend = backends.get(appID)
+            events = await _run(backend.history, instance_id)
+            return {"instanceID": instance_id, "events": [e.to_dict() for e in events]}
+
+        @app.post(f"{base}/{{instance_id}}/raiseEvent/{{event_name}}", status_code=202, tags=tags,
+                  include_in_schema=in_schema, summary="Raise an event (body: the data JSON)", openapi_extra=raw_body)
+        async def raise_event(request: Request, component: str, instance_id: str, event_name: str,
+                              appID: str | None = Query(None)) -> Response:
+            _check_component(component)
+            _check_id(instance_id)
+            if not event_name.strip():
+                raise ApiError(400, "ERR_WORKFLOW_EVENT_NAME_MISSING", "missing workflow event name")
+            data = await _json_text(request, "the event data")
+            backend = backends.get(appID)
+            await _run(backend.raise_event, instance_id, event_name, data)
+            return Response(status_code=202)
+
+        @app.post(f"{base}/{{instance_id}}/pause", status_code=202, tags=tags, include_in_schema=in_schema,
+                  summary="Suspend an instance")
+        async def pause(component: str, instance_id: str, reason: str | None = Query(None),
+                        appID: str | None = Query(None)) -> Response:
+            _check_component(component)
+            _check_id(instance_id)
+            await _run(backends.get(appID).suspend, instance_id, reason or None)
+            return Response(status_code=202)
+
+        @app.post(f"{base}/{{instance_id}}/resume", status_code=202, tags=tags, include_in_schema=in_schema,
+                  summary="Resume a suspended instance")
+        async def resume(component: str, instance_id: str, reason: str | None = Query(None),
+                         appID: str | None = Query(None)) -> Response:
+            _check_component(component)
+            _check_id(instance_id)
+            await _run(backends.get(appID).resume, instance_id, reason or None)
+            return Response(status_code=202)
+
+        @app.post(f"{base}/{{instance_id}}/terminate", status_code=202, tags=tags, include_in_schema=in_schema,
+                  summary="Terminate an instance (body, optional: the output JSON)", openapi_extra=raw_body)
+        async def terminate(request: Request, component: str, instance_id: str,
+                            recursive: str | None = Query(None), appID: str | None = Query(None)) -> Response:
+            _check_component(component)
+            _check_id(instance_id)
+            rec = _bool(recursive, "recursive", default=True)
+            output = await _json_text(request, "the output")
+            await _run(backends.get(appID).terminate, instance_id, output, rec)
+            return Response(status_code=202)
+
+        @app.post(f"{base}/{{instance_id}}/purge", status_code=202, tags=tags, include_in_schema=in_schema,
+                  summary="Purge a finished instance and its children")
+        async def purge(component: str, instance_id: str, force: str | None = Query(None),
+                        recursive: str | None = Query(None), appID: str | None = Query(None)) -> JSONResponse:
+            _check_component(component)
+            _check_id(instance_id)
+            frc, rec = _bool(force, "force"), _bool(recursive, "recursive", default=True)
+            n = await _run(backends.get(appID).purge, instance_id, recursive=rec, force=frc)
+            return JSONResponse({"deletedInstanceCount": n}, status_code=202)
+
+
+def _list_page(backend: Backend, flt: ListFilter, limit: int, after: tuple[float, int] | None,
+               payloads: bool) -> tuple[list[WorkflowState], str | None]:
+    """One page, newest first, and the token of the next (keyset on the local store)."""
+    from wf.backends.local import LocalBackend, state_from_row
+
+    if isinstance(backend, LocalBackend):
+        if not backend.path.exists():
+            return [], None
+        rows = list(backend.store().list_instances(backend.app_id, flt, limit=limit + 1, payloads=payloads,
+                                                   after=after, page=limit + 1))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        token = _encode_token(rows[-1].created_at, rows[-1].iid) if more and rows else None
+        return [state_from_row(r) for r in rows], token
+    if after is not None:
+        raise _malformed("this server's engine does not page; list without continuationToken")
+    return list(backend.list(flt, limit=limit, fetch_payloads=payloads)), None
