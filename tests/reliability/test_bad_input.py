@@ -245,6 +245,8 @@ ROWS = [
     Row("url-garbage-server", ("--url", "{garbage}", "get", "x"), 1, "sent a response that is not JSON", needs="http"),
     Row("url-garbage-server-run", ("--url", "{garbage}", "run", "collector"), 1, "the engine at http://127.0.0.1:",
         needs="http"),
+    Row("url-wrong-token", ("--url", "{serve}", "--token", "wrong-token", "get", "done"), 1, "token", needs="serve"),
+    Row("url-no-token", ("--url", "{serve}", "terminate", "live"), 1, "token", needs="serve"),
     Row("url-not-a-url", ("--url", "not a url", "list"), 2, "url", needs="http"),
     Row("url-bad-timeout", ("--url", "http://127.0.0.1:9", "list"), 2, "invalid timeout", env={"WF_TIMEOUT": "soon"},
         needs="http"),
@@ -321,6 +323,14 @@ def test_bad_input(row, mode, store, tmp_path, isolated, request):
     if row.setup:
         row.setup(store, tmp_path)
     args = [a.replace("{tmp}", str(tmp_path)) for a in row.args]
+    server = None
+    if row.needs == "serve":
+        from serve_testing import Server, require_serve
+
+        require_serve()
+        server = Server(store, tmp_path, token="the-right-token-123").wait_up()
+        request.addfinalizer(server.stop)
+        args = [a.replace("{serve}", server.url) for a in args]
     if any("{garbage}" in a for a in args):
         url = request.getfixturevalue("garbage_url")
         args = [a.replace("{garbage}", url) for a in args]
