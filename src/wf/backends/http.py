@@ -265,7 +265,7 @@ class HttpBackend:
         """A call under /v1.0/workflows/dapr/..., falling back to /v1.0-beta1 for older sidecars."""
         prefixes = [self._prefix] if self._prefix else [API_V1, API_BETA]
         for prefix in prefixes:
-            path = f"{prefix}/workflows/{COMPONENT}/{tail}"
+            path = f"{prefix}/workflows/{COMPONENT}/{tail}" if tail else f"{prefix}/workflows/{COMPONENT}"
             response = self._send(method, path, read=read, **kwargs)
             try:
                 missing = self._check(response, instance_id=instance_id, not_found_is_none=not_found_is_none)
