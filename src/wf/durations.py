@@ -88,7 +88,10 @@ def parse_timestamp(text: str) -> datetime:
         ) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
+    try:
+        return dt.astimezone(timezone.utc)
+    except OverflowError:  # in range where it was written, out of range once moved to UTC
+        raise InvalidArgumentError(f"invalid timestamp {text!r}: out of range") from None
 
 
 def _looks_like_timestamp(s: str) -> bool:
