@@ -1,5 +1,4 @@
-"""Starting a real `wf serve` on a free loopback port for the security and schema suites.
-Everything here skips while `wf serve` does not exist yet (src/wf/server is being built)."""
+"""Starting a real `wf serve` on a free loopback port for the security and schema suites."""
 
 from __future__ import annotations
 
@@ -15,17 +14,14 @@ from rel_testing import WF_EXE, wf_env
 _available: bool | None = None
 
 
-def serve_available() -> bool:
+def require_serve() -> None:
+    """`wf serve` must be there: fail loudly (never skip) when it is not."""
     global _available
     if _available is None:
         r = subprocess.run([WF_EXE, "serve", "--help"], capture_output=True, text=True, timeout=30)
         _available = r.returncode == 0
-    return _available
-
-
-def require_serve() -> None:
-    if not serve_available():
-        pytest.skip("`wf serve` is not in this build yet")
+    if not _available:
+        pytest.fail("`wf serve --help` failed: the server extra is missing")
 
 
 def free_port() -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import http.server
-import importlib.util
 import json
 import os
 import shutil
@@ -29,7 +28,6 @@ from click.testing import CliRunner
 import wf
 from rel_testing import SCRUBBED_ENV, file_digest, run_wf, store_digest, wf_env
 
-HAS_HTTP = importlib.util.find_spec("wf.backends.http") is not None
 
 # ------------------------------------------------------------------------------------ the store
 
@@ -75,7 +73,7 @@ def immutable(path: str):
     """Read-only even for root (CI runs as root): chattr +i, as tests/cli/test_errors.py does."""
     if os.geteuid() == 0:
         if subprocess.run(["chattr", "+i", path], capture_output=True).returncode != 0:
-            pytest.skip("running as root without chattr +i: cannot make a read-only file")
+            pytest.fail("running as root without chattr +i: cannot make a read-only file")
         try:
             yield
         finally:
@@ -318,8 +316,6 @@ def _run(mode: str, db: str, tmp: Path, args: list[str], row: Row) -> tuple[int,
 @pytest.mark.parametrize("mode", ["exe", "runner"])
 @pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
 def test_bad_input(row, mode, store, tmp_path, isolated, request):
-    if row.needs == "http" and not HAS_HTTP:
-        pytest.skip("no HTTP engine in this build yet (wf.backends.http)")
     if row.setup:
         row.setup(store, tmp_path)
     args = [a.replace("{tmp}", str(tmp_path)) for a in row.args]

@@ -98,7 +98,6 @@ def test_http_bad_input(row, serve, seeded, tmp_path):
 
 
 def test_schemathesis_against_the_openapi_document(serve, tmp_path):
-    pytest.importorskip("schemathesis")
     exe = Path(sys.executable).with_name("schemathesis")
     s = serve(token=TOKEN)
     r = subprocess.run(

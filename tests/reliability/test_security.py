@@ -134,10 +134,6 @@ def test_config_file_holding_a_token_is_0600_whatever_the_umask(tmp_path):
 
 def test_cli_errors_do_not_echo_the_token(tmp_path):
     """A refused remote call names the URL, never the token."""
-    import importlib.util
-
-    if importlib.util.find_spec("wf.backends.http") is None:
-        pytest.skip("no HTTP engine in this build yet")
     env = wf_env(None, tmp_path)
     t0 = time.monotonic()
     r = run_wf(env, "--url", "http://127.0.0.1:9", "--token", TOKEN, "get", "x", timeout=60)

@@ -63,12 +63,6 @@ class Globals:
             from wf.backends import open_backend
 
             url = self.setting("url")
-            if url and not _module_available("wf.backends.http"):
-                from wf.model import UnsupportedError
-
-                raise UnsupportedError(
-                    f"--url {url}: this wf build has no HTTP engine (wf.backends.http); unset WF_URL / --url "
-                    "to use the local store")
             self._backend = open_backend(
                 db=None if url else self.resolved_db(),
                 url=url,
@@ -91,15 +85,6 @@ class Globals:
         if self._backend is not None:
             backend, self._backend = self._backend, None
             backend.close()
-
-
-def _module_available(name: str) -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ImportError:
-        return False
 
 
 def _float_or_none(value: Any) -> float | None:
