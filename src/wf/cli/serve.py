@@ -72,11 +72,15 @@ def serve_cmd(g: Globals, app_spec: str | None, host: str, port: int, serve_toke
 
     config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", access_log=False,
                             server_header=False, date_header=False, lifespan="on")
-    server = uvicorn.Server(config)
-    shown = f"[{host}]" if ":" in host else host
     extra = f", running {app_spec}" if app_spec else ""
-    g.out.note(f"wf serve: listening on http://{shown}:{port} (app {app_id}, store {db}{extra}; "
-               f"{'token required' if token else 'no token'}); Ctrl-C or SIGTERM stops it")
+
+    def announce(bound_port: int) -> None:
+        shown = f"[{host}]" if ":" in host else host
+        g.out.note(f"wf serve: listening on http://{shown}:{bound_port} (app {app_id}, store {db}{extra}; "
+                   f"{'token required' if token else 'no token'}); Ctrl-C or SIGTERM stops it")
+
+    server = _server_class()(config, announce)
+    shown = f"[{host}]" if ":" in host else host
     try:
         server.run()
     except SystemExit:  # uvicorn exits when it cannot bind or start up
@@ -90,6 +94,36 @@ def serve_cmd(g: Globals, app_spec: str | None, host: str, port: int, serve_toke
         raise WfError(f"wf serve could not start on {shown}:{port} (the port is in use or not allowed, or the "
                       "app failed to start; see above); pick another --port or --host")
     g.out.note("wf serve: stopped")
+
+
+def _server_class():
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server that says where it listens once it really does (port 0: the port it got)."""
+
+        def __init__(self, config, announce) -> None:
+            super().__init__(config)
+            self._announce = announce
+
+        def handle_exit(self, sig, frame) -> None:
+            # A first SIGINT / SIGTERM drains (in-flight requests, then the app's workers) and wf
+            # exits 0, like `wf worker`; a second stops at once. (uvicorn would re-raise the signal.)
+            if self.should_exit:
+                self.force_exit = True
+            self.should_exit = True
+
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started and not self.should_exit:
+                port = self.config.port
+                try:
+                    port = self.servers[0].sockets[0].getsockname()[1]
+                except (AttributeError, IndexError, OSError):
+                    pass
+                self._announce(port)
+
+    return Server
 
 
 COMMANDS = [serve_cmd]

@@ -1,0 +1,153 @@
+"""The real `wf` executable against a real `wf serve --app ... ` process with a token: the full
+walkthrough (run, get, list, raise-event, suspend, resume, terminate, purge, purge --all-older-than,
+wait) over HTTP, and the serve command's own refusals."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from serve_support import APP_SPEC, ServeProcess, run_wf, wait_until, wf_env
+
+pytestmark = pytest.mark.timeout(120)
+
+TOKEN = "cli-Token-c0ffee42"
+
+
+def status(env: dict, iid: str) -> str | None:
+    r = run_wf(env, "get", iid, "-o", "json")
+    return json.loads(r.stdout)["runtime_status"] if r.returncode == 0 else None
+
+
+def test_full_walkthrough_through_wf_serve_with_a_token(serve_process, tmp_path):
+    s = serve_process("--app", APP_SPEC, token=TOKEN)
+    env = wf_env(tmp_path, WF_URL=s.url, WF_API_TOKEN=TOKEN)
+
+    # run --wait: a small order needs no approval
+    r = run_wf(env, "run", "doubler", "-i", "small", "-x", "21", "--wait", "--timeout", "30s", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["serialized_output"] == "42"
+
+    # run, then get while it waits for a person
+    r = run_wf(env, "run", "approval_workflow", "-i", "order-1001", "-x", '{"id": "order-1001", "amount": 1500}')
+    assert r.returncode == 0 and "order-1001" in r.stdout, r.stderr
+    wait_until(lambda: status(env, "order-1001") == "RUNNING", 30, "order-1001 running")
+    r = run_wf(env, "get", "order-1001", "-o", "json")
+    doc = json.loads(r.stdout)
+    assert doc["name"] == "approval_workflow" and json.loads(doc["serialized_input"])["amount"] == 1500
+
+    # list, with filters and formats
+    r = run_wf(env, "list", "-o", "jsonl")
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(d["instance_id"], d["runtime_status"]) for d in rows] == [("order-1001", "RUNNING"),
+                                                                       ("small", "COMPLETED")]
+    assert run_wf(env, "ls", "-s", "COMPLETED", "-o", "ids").stdout == "small\n"
+    assert run_wf(env, "list", "-w", "doubler", "-m", "1h", "-o", "ids").stdout == "small\n"
+
+    # suspend, resume
+    r = run_wf(env, "suspend", "order-1001", "-r", "vendor outage")
+    assert r.returncode == 0 and r.stdout == "Suspended order-1001\n", r.stderr
+    assert status(env, "order-1001") == "SUSPENDED"
+    r = run_wf(env, "wait", "order-1001", "--timeout", "300ms")
+    assert r.returncode == 124 and "SUSPENDED" in r.stderr
+    assert run_wf(env, "resume", "order-1001").returncode == 0
+    assert status(env, "order-1001") == "RUNNING"
+
+    # raise-event, wait (exit code 0), history
+    r = run_wf(env, "raise-event", "order-1001/approval_decision", "-x", '{"approved": true}')
+    assert r.returncode == 0 and r.stdout == "Raised event approval_decision on order-1001\n"
+    r = run_wf(env, "wait", "order-1001", "--timeout", "30s", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(json.loads(r.stdout)["serialized_output"]) == {"order": "order-1001", "approved": True}
+    r = run_wf(env, "history", "order-1001", "-o", "jsonl")
+    types = [json.loads(line)["event_type"] for line in r.stdout.splitlines()]
+    assert {"ExecutionSuspended", "ExecutionResumed", "EventRaised", "ExecutionCompleted"} <= set(types)
+
+    # terminate: wait says 4; a failure says 3
+    run_wf(env, "run", "approval_workflow", "-i", "order-2", "-x", "{}")
+    r = run_wf(env, "terminate", "order-2", "--output", '{"cancelled_by": "support"}')
+    assert r.returncode == 0, r.stderr
+    assert run_wf(env, "wait", "order-2", "--timeout", "30s", "-q").returncode == 4
+    r = run_wf(env, "run", "failing", "-i", "bad", "-x", '"nope"', "--wait", "--timeout", "30s", "-q")
+    assert r.returncode == 3
+
+    # purge one, then the rest by age
+    r = run_wf(env, "purge", "order-2")
+    assert r.returncode == 0 and r.stdout == "Purged order-2\n", r.stderr
+    r = run_wf(env, "purge", "--all-older-than", "1h")
+    assert r.returncode == 0 and r.stdout.startswith("Purged 0 instances"), r.stdout + r.stderr
+    r = run_wf(env, "purge", "--all-older-than", "0s", "--dry-run")
+    assert r.returncode == 0 and r.stdout.startswith("Would purge 3 instances"), r.stdout
+    r = run_wf(env, "purge", "--all-older-than", "0s", "--all-filter-status", "FAILED")
+    assert r.stdout.startswith("Purged 1 instance "), r.stdout + r.stderr
+    r = run_wf(env, "purge", "--all-older-than", "0s")
+    assert r.returncode == 0 and r.stdout.startswith("Purged 2 instances"), r.stdout + r.stderr
+    assert run_wf(env, "list", "-o", "ids").stdout == ""
+
+    # errors over HTTP: one line, the CLI's exit codes
+    r = run_wf(env, "get", "order-1001")
+    assert r.returncode == 1 and r.stderr.startswith("Error: no workflow instance 'order-1001'")
+    r = run_wf(env, "raise-event", "ghost/go")
+    assert r.returncode == 1 and "no workflow instance 'ghost'" in r.stderr
+    r = run_wf(env, "list", "-s", "DONE")
+    assert r.returncode == 2  # refused by the CLI before any request
+    r = run_wf({**env, "WF_API_TOKEN": "wrong"}, "list")
+    assert r.returncode == 1 and "check the API token" in r.stderr and "wrong" not in r.stderr
+
+    log = s.stop()
+    assert TOKEN not in log and "Traceback" not in log, log[-2000:]
+
+
+def test_serve_without_a_token_on_loopback_and_its_app_ids(serve_process, tmp_path):
+    s = serve_process()
+    env = wf_env(tmp_path, WF_URL=s.url)
+    r = run_wf(env, "-a", "billing", "run", "doubler", "-i", "b1", "-x", "1")
+    assert r.returncode == 0, r.stderr
+    assert run_wf(env, "-a", "billing", "list", "-o", "ids").stdout == "b1\n"
+    assert run_wf(env, "list", "-o", "ids").stdout == ""
+    r = run_wf(env, "-a", "billing", "get", "b1", "-o", "json")
+    assert json.loads(r.stdout)["app_id"] == "billing"
+
+
+def test_serve_refuses_a_public_address_without_a_token(tmp_path):
+    env = wf_env(tmp_path)
+    r = subprocess.run([*_wf(), "--db", str(tmp_path / "x.db"), "serve", "--host", "0.0.0.0", "--port", "0"],
+                       env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert r.stderr.startswith("Error: refusing to listen on 0.0.0.0 without a token") and r.stderr.count("\n") == 1
+
+
+def test_serve_reports_a_port_in_use_in_one_line(serve_process, tmp_path):
+    s = serve_process()
+    r = subprocess.run([*_wf(), "--db", str(tmp_path / "y.db"), "serve", "--port", str(s.port)],
+                       env=wf_env(tmp_path), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "could not start" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_serve_with_a_broken_app_fails_in_one_line(tmp_path):
+    app = tmp_path / "broken.py"
+    app.write_text("raise RuntimeError('no config')\n")
+    r = subprocess.run([*_wf(), "--db", str(tmp_path / "z.db"), "serve", "--port", "0", "--app", f"{app}:wfr"],
+                       env=wf_env(tmp_path), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "no config" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_token_can_come_from_the_flag(tmp_path):
+    p = ServeProcess(str(tmp_path / "f.db"), tmp_path, "--token", TOKEN)
+    try:
+        assert p.wait_up()
+        env = wf_env(tmp_path, WF_URL=p.url)
+        r = run_wf(env, "list")
+        assert r.returncode == 1 and "check the API token" in r.stderr
+        assert run_wf({**env, "DAPR_API_TOKEN": TOKEN}, "list").returncode == 0
+    finally:
+        log = p.stop()
+    assert TOKEN not in log
+
+
+def _wf() -> list[str]:
+    from serve_support import WF_EXE
+
+    return [WF_EXE]
