@@ -67,6 +67,7 @@ def serve_cmd(g: Globals, app_spec: str | None, host: str, port: int, serve_toke
     # The app module's WorkflowRuntime(db=None) resolves to this server's store and app id. The
     # server always serves the local store, whatever --url / WF_URL say (they are for clients).
     settings.set_overrides(db=str(db), app_id=app_id, profile=g.profile, durability=durability)
+    _check_store(db, app_id, durability)  # a store wf cannot use is one error line now, not a 500 later
     runtime = load_app(app_spec) if app_spec else None
     asgi = create_app(db, app_id=app_id, token=token, runtime=runtime, durability=durability)
 
@@ -94,6 +95,16 @@ def serve_cmd(g: Globals, app_spec: str | None, host: str, port: int, serve_toke
         raise WfError(f"wf serve could not start on {shown}:{port} (the port is in use or not allowed, or the "
                       "app failed to start; see above); pick another --port or --host")
     g.out.note("wf serve: stopped")
+
+
+def _check_store(db, app_id: str, durability: str | None) -> None:
+    from wf.backends.local import LocalBackend
+
+    backend = LocalBackend(db, app_id=app_id, durability=durability)
+    try:
+        backend.store()
+    finally:
+        backend.close()
 
 
 def _server_class():

@@ -540,7 +540,7 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
             if not name.strip():
                 raise ApiError(400, "ERR_WORKFLOW_NAME_MISSING", "workflow name is missing")
             payload = await _json_text(request, "the input")
-            backend = backends.get(appID)
+            backend = await _run(backends.get, appID)
             iid = await _run(backend.start, name, input=payload, instance_id=instanceID, start_at=start_at,
                              if_exists=ifExists or "return")
             return JSONResponse({"instanceID": iid}, status_code=202)
@@ -564,7 +564,7 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
             page = _limit(limit)
             after = _decode_token(continuationToken)
             payloads = _bool(fetchPayloads, "fetchPayloads")
-            backend = backends.get(appID)
+            backend = await _run(backends.get, appID)
             states, token = await _run(_list_page, backend, flt, page, after, payloads)
             return {"instances": [state_to_dapr(s) for s in states], "continuationToken": token}
 
@@ -599,7 +599,7 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
                 live = [s.value for s in flt.statuses if not s.is_terminal]
                 if live:
                     raise _malformed(f"{', '.join(live)} is not a finished status; set force to purge live instances")
-            backend = backends.get(appID)
+            backend = await _run(backends.get, appID)
             n = await _run(backend.purge_many, flt, force=force, dry_run=dry_run)
             if dry_run:
                 return {"dryRun": True, "matchingInstanceCount": n}
@@ -611,7 +611,7 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
             _check_component(component)
             _check_id(instance_id)
             payloads = _bool(fetchPayloads, "fetchPayloads", default=True)
-            backend = backends.get(appID)
+            backend = await _run(backends.get, appID)
             state = await _run(backend.get, instance_id, fetch_payloads=payloads)
             if state is None:
                 raise ApiError(404, "ERR_INSTANCE_ID_NOT_FOUND",
@@ -623,7 +623,7 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
         async def history(component: str, instance_id: str, appID: str | None = Query(None)) -> dict[str, Any]:
             _check_component(component)
             _check_id(instance_id)
-            backend = backends.get(appID)
+            backend = await _run(backends.get, appID)
             events = await _run(backend.history, instance_id)
             return {"instanceID": instance_id, "events": [e.to_dict() for e in events]}
 
@@ -636,7 +636,7 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
             if not event_name.strip():
                 raise ApiError(400, "ERR_WORKFLOW_EVENT_NAME_MISSING", "missing workflow event name")
             data = await _json_text(request, "the event data")
-            backend = backends.get(appID)
+            backend = await _run(backends.get, appID)
             await _run(backend.raise_event, instance_id, event_name, data)
             return Response(status_code=202)
 
@@ -646,7 +646,8 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
                         appID: str | None = Query(None)) -> Response:
             _check_component(component)
             _check_id(instance_id)
-            await _run(backends.get(appID).suspend, instance_id, reason or None)
+            backend = await _run(backends.get, appID)
+            await _run(backend.suspend, instance_id, reason or None)
             return Response(status_code=202)
 
         @app.post(f"{base}/{{instance_id}}/resume", status_code=202, tags=tags, include_in_schema=in_schema,
@@ -655,7 +656,8 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
                          appID: str | None = Query(None)) -> Response:
             _check_component(component)
             _check_id(instance_id)
-            await _run(backends.get(appID).resume, instance_id, reason or None)
+            backend = await _run(backends.get, appID)
+            await _run(backend.resume, instance_id, reason or None)
             return Response(status_code=202)
 
         @app.post(f"{base}/{{instance_id}}/terminate", status_code=202, tags=tags, include_in_schema=in_schema,
@@ -666,7 +668,8 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
             _check_id(instance_id)
             rec = _bool(recursive, "recursive", default=True)
             output = await _json_text(request, "the output")
-            await _run(backends.get(appID).terminate, instance_id, output, rec)
+            backend = await _run(backends.get, appID)
+            await _run(backend.terminate, instance_id, output, rec)
             return Response(status_code=202)
 
         @app.post(f"{base}/{{instance_id}}/purge", status_code=202, tags=tags, include_in_schema=in_schema,
@@ -676,7 +679,8 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
             _check_component(component)
             _check_id(instance_id)
             frc, rec = _bool(force, "force"), _bool(recursive, "recursive", default=True)
-            n = await _run(backends.get(appID).purge, instance_id, recursive=rec, force=frc)
+            backend = await _run(backends.get, appID)
+            n = await _run(backend.purge, instance_id, recursive=rec, force=frc)
             return JSONResponse({"deletedInstanceCount": n}, status_code=202)
 
 
