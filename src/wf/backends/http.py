@@ -23,7 +23,6 @@ appears in no message.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import urllib.parse
