@@ -6,7 +6,6 @@ import json
 import signal
 import subprocess
 
-import pytest
 
 from cli_testing import WF_EXE, run_wf, wait_until, wf_env
 

@@ -26,7 +26,7 @@ ALLOWED = {
     "_marks(len(flt.statuses))": "a run of '?' placeholders",
     "_marks(len(TERMINAL))": "a run of '?' placeholders",
     "marks": "marks = _marks(len(chunk)) (checked below)",
-    "cols": "INSTANCE_COLUMNS or SUMMARY_COLUMNS (checked below)",
+    "cols": "READ_COLUMNS or SUMMARY_COLUMNS (checked below)",
     "INSTANCE_COLUMNS": "a module constant",
     "where": "_where() joins constant clauses; its values go to params (checked below)",
     "order": "a constant ORDER BY or '' (checked below)",
@@ -86,7 +86,12 @@ def _assignments(name: str) -> list[str]:
 
 
 def test_the_allowed_fragments_are_built_from_constants():
-    assert set(_assignments("cols")) == {"INSTANCE_COLUMNS if payloads else SUMMARY_COLUMNS"}
+    assert set(_assignments("cols")) == {"READ_COLUMNS if payloads else SUMMARY_COLUMNS"}
+    for name in ("INSTANCE_COLUMNS", "READ_COLUMNS", "SUMMARY_COLUMNS", "_PARENT_ID"):  # column lists: constants
+        for value in _assignments(name):
+            node = ast.parse(value, mode="eval").body
+            names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+            assert names <= {"INSTANCE_COLUMNS", "_PARENT_ID"}, f"{name} = {value}"
     assert set(_assignments("marks")) == {"_marks(len(chunk))"}
     assert set(_assignments("order")) == {"' ORDER BY completed_at' if flt is not None and flt.completed_before is not None else ''"}
     assert set(_assignments("sets")) == {"[f'{k} = ?' for k in fields]"}

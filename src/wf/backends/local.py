@@ -4,8 +4,10 @@ so none of them needs a worker running. A read of a store that does not exist ye
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -18,6 +20,7 @@ from wf.engine.store import InstanceRow, Store
 from wf.model import (
     FailureDetails,
     HistoryEvent,
+    InvalidArgumentError,
     ListFilter,
     NotFoundError,
     WorkflowState,
@@ -26,7 +29,24 @@ from wf.model import (
 )
 
 
-def state_from_row(row: InstanceRow, *, parent_id: str | None = None) -> WorkflowState:
+def _encode_cursor(created_at: float, iid: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([created_at, iid]).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> tuple[float, int] | None:
+    """The keyset (created_at, iid) a list page ended on."""
+    if not cursor:
+        return None
+    try:
+        created_at, iid = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if isinstance(created_at, bool) or isinstance(iid, bool):
+            raise ValueError
+        return float(created_at), int(iid)
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidArgumentError("invalid continuation token: pass back the one a list answer gave") from None
+
+
+def state_from_row(row: InstanceRow) -> WorkflowState:
     failure = FailureDetails.from_dict(json.loads(row.failure)) if row.failure else None
     return WorkflowState(
         instance_id=row.instance_id,
@@ -40,7 +60,7 @@ def state_from_row(row: InstanceRow, *, parent_id: str | None = None) -> Workflo
         failure_details=failure,
         app_id=row.app_id,
         completed_at=utc_from_ts(row.completed_at),
-        parent_instance_id=parent_id,
+        parent_instance_id=row.parent_id,
     )
 
 
@@ -50,13 +70,17 @@ class LocalBackend:
         self.app_id = app_id
         self.durability = durability
         self._store: Store | None = None
+        self._opening = threading.Lock()
 
-    # A store is opened on first use; reads of a missing file do not create it.
+    # A store is opened on first use, once even when threads race; reads of a missing file do
+    # not create it.
     def _open(self, *, create: bool) -> Store | None:
         if self._store is None:
-            if not create and not self.path.exists():
-                return None
-            self._store = Store(self.path, durability=self.durability)
+            with self._opening:
+                if self._store is None:
+                    if not create and not self.path.exists():
+                        return None
+                    self._store = Store(self.path, durability=self.durability)
         return self._store
 
     def store(self) -> Store:
@@ -119,13 +143,7 @@ class LocalBackend:
 
     def get(self, instance_id: str, *, fetch_payloads: bool = True) -> WorkflowState | None:
         row = self._row(instance_id, payloads=fetch_payloads)
-        if row is None:
-            return None
-        parent_id = None
-        if row.parent_iid is not None:
-            parent = self.store().get_instance_by_iid(row.parent_iid)
-            parent_id = parent.instance_id if parent else None
-        return state_from_row(row, parent_id=parent_id)
+        return None if row is None else state_from_row(row)
 
     def list(self, flt: ListFilter | None = None, *, limit: int | None = None,
              fetch_payloads: bool = False) -> Iterator[WorkflowState]:
@@ -134,6 +152,19 @@ class LocalBackend:
             return
         for row in store.list_instances(self.app_id, flt, limit=limit, payloads=fetch_payloads):
             yield state_from_row(row)
+
+    def list_page(self, flt: ListFilter | None = None, *, limit: int, cursor: str | None = None,
+                  fetch_payloads: bool = False) -> tuple[list[WorkflowState], str | None]:
+        """One page of list(), and an opaque cursor for the next page (None after the last)."""
+        store = self._open(create=False)
+        if store is None:
+            return [], None
+        rows = list(store.list_instances(self.app_id, flt, limit=limit + 1, payloads=fetch_payloads,
+                                         after=_decode_cursor(cursor), page=limit + 1))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        nxt = _encode_cursor(rows[-1].created_at, rows[-1].iid) if more and rows else None
+        return [state_from_row(r) for r in rows], nxt
 
     def history(self, instance_id: str) -> list[HistoryEvent]:
         row = self._row(instance_id, payloads=False)

@@ -7,7 +7,6 @@ import click
 from wf.backends.base import IF_EXISTS_CHOICES
 from wf.cli.common import (
     Globals,
-    exit_code_for,
     load_app,
     pass_globals,
     prepare_app_overrides,

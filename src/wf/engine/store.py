@@ -106,9 +106,12 @@ INSTANCE_COLUMNS = (
     "iid, app_id, instance_id, name, status, created_at, updated_at, completed_at, input, output, "
     "custom_status, failure, parent_iid, parent_task_id, ready_at, owner, version"
 )
+# Reads also name the parent (RETURNING, which claims use, cannot hold a subquery).
+_PARENT_ID = ", (SELECT p.instance_id FROM instances p WHERE p.iid = instances.parent_iid)"
+READ_COLUMNS = INSTANCE_COLUMNS + _PARENT_ID
 SUMMARY_COLUMNS = (
     "iid, app_id, instance_id, name, status, created_at, updated_at, completed_at, NULL, NULL, "
-    "custom_status, failure, parent_iid, parent_task_id, ready_at, owner, version"
+    "custom_status, failure, parent_iid, parent_task_id, ready_at, owner, version" + _PARENT_ID
 )
 
 
@@ -131,6 +134,7 @@ class InstanceRow:
     ready_at: float | None
     owner: str | None
     version: int
+    parent_id: str | None = None  # the parent's instance id, on reads
 
 
 @dataclass(slots=True)
@@ -299,7 +303,7 @@ class Store:
     # ------------------------------------------------------------------------------ instances
 
     def get_instance(self, app_id: str, instance_id: str, *, payloads: bool = True) -> InstanceRow | None:
-        cols = INSTANCE_COLUMNS if payloads else SUMMARY_COLUMNS
+        cols = READ_COLUMNS if payloads else SUMMARY_COLUMNS
         with self.lock:
             row = self.conn.execute(
                 f"SELECT {cols} FROM instances WHERE app_id = ? AND instance_id = ?", (app_id, instance_id)
@@ -430,7 +434,7 @@ class Store:
         """Newest first, in pages by keyset (created_at, iid): flat memory, no long read transaction.
         `after` continues below a row already seen (the server's continuation token)."""
         where, params = self._where(app_id, flt)
-        cols = INSTANCE_COLUMNS if payloads else SUMMARY_COLUMNS
+        cols = READ_COLUMNS if payloads else SUMMARY_COLUMNS
         remaining = limit
         cursor = after
         while remaining is None or remaining > 0:

@@ -30,7 +30,6 @@ apply in the instance's state) / ERR_INSTANCE_ID_ALREADY_EXISTS (start with ifEx
 
 from __future__ import annotations
 
-import base64
 import hmac
 import json
 import logging
@@ -271,23 +270,6 @@ def _limit(value: str | None) -> int:
     if not 1 <= n <= MAX_LIST_PAGE:
         raise _malformed(f"invalid limit {n}: expected a number from 1 to {MAX_LIST_PAGE}")
     return n
-
-
-def _encode_token(created_at: float, iid: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps([created_at, iid]).encode()).decode().rstrip("=")
-
-
-def _decode_token(token: str | None) -> tuple[float, int] | None:
-    if not token:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        created_at, iid = json.loads(raw)
-        if isinstance(created_at, bool) or isinstance(iid, bool):
-            raise ValueError
-        return float(created_at), int(iid)
-    except (ValueError, TypeError, UnicodeDecodeError):
-        raise _malformed("invalid continuationToken: pass back the one a list answer gave") from None
 
 
 # --------------------------------------------------------------------------------- middleware
@@ -562,10 +544,9 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
                              created_before=_timestamp(createdBefore, "createdBefore"),
                              completed_before=_timestamp(completedBefore, "completedBefore"))
             page = _limit(limit)
-            after = _decode_token(continuationToken)
             payloads = _bool(fetchPayloads, "fetchPayloads")
             backend = await _run(backends.get, appID)
-            states, token = await _run(_list_page, backend, flt, page, after, payloads)
+            states, token = await _run(_list_page, backend, flt, page, continuationToken, payloads)
             return {"instances": [state_to_dapr(s) for s in states], "continuationToken": token}
 
         @app.post(f"{base}/purge", tags=tags, include_in_schema=in_schema,
@@ -684,20 +665,12 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
             return JSONResponse({"deletedInstanceCount": n}, status_code=202)
 
 
-def _list_page(backend: Backend, flt: ListFilter, limit: int, after: tuple[float, int] | None,
+def _list_page(backend: Backend, flt: ListFilter, limit: int, cursor: str | None,
                payloads: bool) -> tuple[list[WorkflowState], str | None]:
-    """One page, newest first, and the token of the next (keyset on the local store)."""
-    from wf.backends.local import LocalBackend, state_from_row
-
-    if isinstance(backend, LocalBackend):
-        if not backend.path.exists():
-            return [], None
-        rows = list(backend.store().list_instances(backend.app_id, flt, limit=limit + 1, payloads=payloads,
-                                                   after=after, page=limit + 1))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        token = _encode_token(rows[-1].created_at, rows[-1].iid) if more and rows else None
-        return [state_from_row(r) for r in rows], token
-    if after is not None:
+    """One page, newest first, and the token of the next, from a backend that pages."""
+    page = getattr(backend, "list_page", None)
+    if page is not None:
+        return page(flt, limit=limit, cursor=cursor, fetch_payloads=payloads)
+    if cursor:
         raise _malformed("this server's engine does not page; list without continuationToken")
     return list(backend.list(flt, limit=limit, fetch_payloads=payloads)), None
