@@ -6,14 +6,38 @@ typed, the client serializes, and each engine stores or sends the text as it is.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from wf.model import HistoryEvent, ListFilter, WorkflowState
+from wf.model import HistoryEvent, ListFilter, NotFoundError, WorkflowState, WorkflowStatus
 
 IF_EXISTS_CHOICES = ("return", "error", "replace")
+
+
+def wait_for_state(get: Callable[[], WorkflowState | None], instance_id: str, app_id: str, *, until: str,
+                   timeout: float | None, pause: Callable[[float], None], first: float, factor: float,
+                   cap: float) -> WorkflowState:
+    """Backend.wait for any engine: poll get() until the instance started ("start") or finished,
+    pausing first, then factor times longer, up to cap seconds. TimeoutError after timeout."""
+    deadline = None if not timeout else time.monotonic() + timeout
+    interval = first
+    while True:
+        state = get()
+        if state is None:
+            raise NotFoundError(f"no workflow instance {instance_id!r} in app {app_id!r}")
+        status = state.runtime_status
+        if status.is_terminal or (until == "start" and status != WorkflowStatus.PENDING):
+            return state
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"timed out waiting for instance {instance_id!r} (it is {status.value})")
+            interval = min(interval, remaining)
+        pause(interval)
+        interval = min(interval * factor, cap)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 
 from wf import __version__
-from wf.backends.base import IF_EXISTS_CHOICES, Capabilities
+from wf.backends.base import IF_EXISTS_CHOICES, Capabilities, wait_for_state
 from wf.model import (
     AlreadyExistsError,
     AuthError,
@@ -536,22 +536,9 @@ class HttpBackend:
     def wait(self, instance_id: str, *, until: str = "completion", timeout: float | None = None,
              fetch_payloads: bool = True) -> WorkflowState:
         """Poll GET with backoff (50 ms growing to 1 s) until started / finished, or the timeout."""
-        deadline = None if not timeout else time.monotonic() + timeout
-        interval = 0.05
-        while True:
-            state = self.get(instance_id, fetch_payloads=fetch_payloads)
-            if state is None:
-                raise NotFoundError(f"no workflow instance {instance_id!r} in app {self.app_id!r}")
-            status = state.runtime_status
-            if status.is_terminal or (until == "start" and status != WorkflowStatus.PENDING):
-                return state
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"timed out waiting for instance {instance_id!r} (it is {status.value})")
-                interval = min(interval, remaining)
-            time.sleep(interval)
-            interval = min(interval * 1.5, 1.0)
+        return wait_for_state(lambda: self.get(instance_id, fetch_payloads=fetch_payloads), instance_id,
+                              self.app_id, until=until, timeout=timeout, pause=time.sleep,
+                              first=0.05, factor=1.5, cap=1.0)
 
     # ------------------------------------------------------------------------------ helpers
 

@@ -8,12 +8,11 @@ import base64
 import json
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
-from wf.backends.base import Capabilities
+from wf.backends.base import Capabilities, wait_for_state
 from wf.engine import control, signals
 from wf.engine.history import Event
 from wf.engine.store import InstanceRow, Store
@@ -175,19 +174,6 @@ class LocalBackend:
     def wait(self, instance_id: str, *, until: str = "completion", timeout: float | None = None,
              fetch_payloads: bool = True) -> WorkflowState:
         """Poll the store; a worker in this process wakes the wait at once, another within ~10 ms."""
-        deadline = None if not timeout else time.monotonic() + timeout
-        interval = 0.002
-        while True:
-            state = self.get(instance_id, fetch_payloads=fetch_payloads)
-            if state is None:
-                raise NotFoundError(f"no workflow instance {instance_id!r} in app {self.app_id!r}")
-            status = state.runtime_status
-            if status.is_terminal or (until == "start" and status != WorkflowStatus.PENDING):
-                return state
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"timed out waiting for instance {instance_id!r} (it is {status.value})")
-                interval = min(interval, remaining)
-            signals.wait_for_change(interval)
-            interval = min(interval * 2, 0.01)
+        return wait_for_state(lambda: self.get(instance_id, fetch_payloads=fetch_payloads), instance_id,
+                              self.app_id, until=until, timeout=timeout, pause=signals.wait_for_change,
+                              first=0.002, factor=2, cap=0.01)
