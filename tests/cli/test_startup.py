@@ -43,3 +43,32 @@ def test_importtime_of_the_entry_point():
     names = {line.split("|")[-1].strip() for line in p.stderr.splitlines() if line.startswith("import time:")}
     assert "wf.cli.app" in names
     assert not {n for n in names if n.startswith(("httpx", "rich", "wf.engine"))}
+
+
+@pytest.mark.parametrize("args, loaded", [
+    (("--version",), set()),
+    (("get", "x1"), {"wf.cli.inspect"}),
+    (("list",), {"wf.cli.inspect"}),
+    (("wait", "x1", "--timeout", "1ms"), {"wf.cli.control"}),
+])
+def test_only_the_invoked_commands_module_is_imported(db, backend, args, loaded):
+    backend.start("doubler", instance_id="x1")
+    backend.close()
+    command_modules = {"wf.cli.run", "wf.cli.inspect", "wf.cli.control", "wf.cli.purge", "wf.cli.worker",
+                       "wf.cli.serve", "wf.cli.config", "wf.cli.completion"}
+    assert imported(db, *args) & command_modules == loaded
+
+
+def test_reads_do_not_import_random(db, backend):
+    """Only a retry for the write lock needs it. (uuid comes with click itself, for click.UUID.)"""
+    backend.start("doubler", instance_id="x1")
+    backend.close()
+    assert "random" not in imported(db, "get", "x1")
+
+
+def test_help_still_lists_every_command(wf):
+    from wf.cli.app import COMMAND_MODULES
+
+    out = wf("--help", db=False).stdout
+    for name in COMMAND_MODULES:
+        assert f"  {name}" in out, name

@@ -14,13 +14,43 @@ from wf.cli.common import Globals
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+# Which module defines each command. A command's module is imported only when that command
+# runs (or --help lists them all), so `wf --version` and `wf get` skip the others' imports.
+COMMAND_MODULES = {
+    "run": "wf.cli.run",
+    "get": "wf.cli.inspect",
+    "history": "wf.cli.inspect",
+    "list": "wf.cli.inspect",
+    "raise-event": "wf.cli.control",
+    "suspend": "wf.cli.control",
+    "resume": "wf.cli.control",
+    "terminate": "wf.cli.control",
+    "wait": "wf.cli.control",
+    "purge": "wf.cli.purge",
+    "worker": "wf.cli.worker",
+    "serve": "wf.cli.serve",
+    "config": "wf.cli.config",
+    "completion": "wf.cli.completion",
+}
+
+
 class WfGroup(click.Group):
-    """A click group with command aliases and wf's error reporting (one line, meaningful exit code)."""
+    """A click group with lazily loaded commands, aliases and wf's error reporting (one line,
+    meaningful exit code)."""
 
     aliases = {"ls": "list"}
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMAND_MODULES) | set(self.commands))
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))
+        name = self.aliases.get(cmd_name, cmd_name)
+        if name not in self.commands and name in COMMAND_MODULES:
+            import importlib
+
+            for command in importlib.import_module(COMMAND_MODULES[name]).COMMANDS:
+                self.add_command(command)
+        return super().get_command(ctx, name)
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
         name, cmd, rest = super().resolve_command(ctx, args)
@@ -74,20 +104,3 @@ def cli(ctx: click.Context, db: str | None, url: str | None, token: str | None, 
     g = Globals(db=db, url=url, token=token, app_id=app_id, profile=profile, no_color=no_color)
     ctx.obj = g
     ctx.call_on_close(g.close)
-
-
-def _register() -> None:
-    from wf.cli import completion, config, control, inspect, purge, run, worker
-
-    for module in (run, inspect, control, purge, worker, config, completion):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-    try:  # `wf serve` exists once wf.server does; it is imported only when the command runs.
-        from wf.cli import serve
-    except ImportError:
-        return
-    for command in serve.COMMANDS:
-        cli.add_command(command)
-
-
-_register()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 
@@ -64,7 +63,12 @@ def schedule(store: Store, app_id: str, name: str, *, input: str | None = None, 
         raise InvalidArgumentError(f"unknown if_exists {if_exists!r}; expected one of {', '.join(IF_EXISTS)}")
     if not name:
         raise InvalidArgumentError("a workflow name is required")
-    instance_id = uuid.uuid4().hex if instance_id is None else validate_instance_id(instance_id)
+    if instance_id is None:
+        import uuid  # here, not at the top: it drags in `platform`, and reads (`wf get`) never need it
+
+        instance_id = uuid.uuid4().hex
+    else:
+        validate_instance_id(instance_id)
     now = time.time()
     start_ts = max(now, start_at.timestamp()) if start_at is not None else now
     def create() -> int | None:

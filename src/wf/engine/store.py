@@ -16,7 +16,6 @@ Tables
 from __future__ import annotations
 
 import os
-import random
 import sqlite3
 import threading
 import time
@@ -259,6 +258,8 @@ class Store:
                         raise StoreError(
                             f"database {self.path} is busy: another process has held its write lock for "
                             f"{BUSY_TIMEOUT_S:.0f}s") from None
+                    import random  # only under contention; keeps it off every command's start-up
+
                     time.sleep(0.0005 + random.random() * 0.001)
                 except sqlite3.DatabaseError as exc:
                     raise self._store_error(exc) from None
