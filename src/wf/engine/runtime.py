@@ -6,7 +6,6 @@ import os
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from wf.engine.context import registered_name
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -118,6 +117,3 @@ class WorkflowRuntime:
 
     def __exit__(self, *exc: Any) -> None:
         self.shutdown()
-
-    def name_of(self, fn: Callable[..., Any] | str) -> str:
-        return registered_name(fn)

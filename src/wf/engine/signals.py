@@ -4,7 +4,6 @@ Other processes are noticed through SQLite's data_version instead (see worker.py
 
 from __future__ import annotations
 
-import os
 import threading
 
 _lock = threading.Lock()
@@ -12,11 +11,7 @@ _workers: dict[str, set[threading.Event]] = {}
 _changed = threading.Condition()
 
 
-def store_key(path: str | os.PathLike) -> str:
-    """The key of a database file: its real path (computed once per Store, it costs a few stat calls)."""
-    return os.path.realpath(path)
-
-
+# Keys are Store.key: the real path of the database file, computed once per Store.
 def register_worker(key: str, event: threading.Event) -> None:
     with _lock:
         _workers.setdefault(key, set()).add(event)

@@ -167,7 +167,6 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self.store: Store | None = None
-        self.error: BaseException | None = None
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -192,12 +191,12 @@ class Worker:
         self._wake.set()
         self._thread.join()
         self._thread = None
-        signals.unregister_worker(signals.store_key(self.db_path), self._wake)
         if self._pool is not None:
             self._pool.shutdown()
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self.store is not None:
+            signals.unregister_worker(self.store.key, self._wake)
             self.store.close()
 
     def _run(self) -> None:
@@ -210,7 +209,6 @@ class Worker:
                 busy = self._tick(claim=not stopping)
             except Exception as exc:  # keep the worker alive through a transient store error
                 log.exception("worker step failed: %s", exc)
-                self.error = exc
                 self._cache.clear()
                 time.sleep(0.05)
                 continue
