@@ -280,3 +280,8 @@ def test_child_workflow_ids_are_deterministic():
 ])
 def test_history_json_round_trip(event):
     assert Event.from_json(event.to_json()) == event
+
+
+def test_public_history_shows_timer_fire_times_in_rfc3339():
+    event = Event(h.TIMER_CREATED, T0, event_id=2, extra={"fire_at": T0 + 3 * 86400})
+    assert event.to_history_event().extra["fire_at"] == "2023-11-17T22:13:20.000Z"

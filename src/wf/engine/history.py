@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from wf.model import FailureDetails, HistoryEvent, utc_from_ts
+from wf.model import FailureDetails, HistoryEvent, rfc3339, utc_from_ts
 
 # Event types, with Dapr's (durabletask's) names.
 EXECUTION_STARTED = "ExecutionStarted"
@@ -88,6 +88,9 @@ class Event:
         return (self.extra or {}).get(key, default)
 
     def to_history_event(self) -> HistoryEvent:
+        extra = dict(self.extra or {})
+        if "fire_at" in extra:  # stored as epoch seconds; shown, like every time, in RFC 3339
+            extra["fire_at"] = rfc3339(utc_from_ts(extra["fire_at"]))
         return HistoryEvent(
             event_id=self.event_id,
             event_type=self.type,
@@ -96,5 +99,5 @@ class Event:
             task_scheduled_id=self.task_id,
             data=self.data,
             failure_details=FailureDetails.from_dict(self.failure),
-            extra=dict(self.extra or {}),
+            extra=extra,
         )
