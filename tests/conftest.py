@@ -7,7 +7,21 @@ from typing import Any
 
 import pytest
 
-from wf_testing import App
+from wf_testing import SCRUBBED_ENV, App
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch, tmp_path):
+    """No WF_* from the developer's shell, a private config and data dir, no leftover overrides."""
+    for var in SCRUBBED_ENV:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    from wf import settings
+
+    settings.clear_overrides()
+    yield
+    settings.clear_overrides()
 
 @pytest.fixture
 def db_path(tmp_path) -> str:

@@ -1,5 +1,5 @@
-"""Helpers and fixtures of the CLI tests (fixtures re-exported by conftest.py): an isolated environment,
-a temp store, a CliRunner helper, an in-process runtime with the workflows of tests/cli/apps.py, and
+"""Helpers and fixtures of the CLI tests (fixtures re-exported by conftest.py; the isolated
+environment comes from tests/conftest.py, for every suite): a temp store, a CliRunner helper, an in-process runtime with the workflows of tests/cli/apps.py, and
 real `wf` subprocesses."""
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from wf_testing import SCRUBBED_ENV
 
 HERE = Path(__file__).resolve().parent
 APPS = HERE / "apps.py"
 APP_SPEC = f"{APPS}:wfr"
 WF_EXE = shutil.which("wf", path=os.path.dirname(sys.executable)) or shutil.which("wf")
 
-SCRUBBED_ENV = ("WF_DB", "WF_URL", "WF_API_TOKEN", "DAPR_API_TOKEN", "WF_APP_ID", "WF_PROFILE", "WF_DURABILITY",
-                "WF_TIMEOUT", "WF_DEBUG", "NO_COLOR")
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
@@ -35,20 +34,6 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = 
         if time.monotonic() >= deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {what or predicate}")
         time.sleep(0.01)
-
-
-@pytest.fixture(autouse=True)
-def isolated_env(monkeypatch, tmp_path):
-    """No WF_* from the developer's shell, a private config and data dir, no leftover overrides."""
-    for var in SCRUBBED_ENV:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    from wf import settings
-
-    settings.clear_overrides()
-    yield
-    settings.clear_overrides()
 
 
 @pytest.fixture

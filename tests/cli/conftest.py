@@ -5,7 +5,6 @@ from cli_testing import (  # noqa: F401 - fixtures are found by name here
     backend,
     db,
     finished,
-    isolated_env,
     running,
     runtime,
     wf,

@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from wf_testing import SCRUBBED_ENV
 
 HERE = Path(__file__).resolve().parent
 APP = HERE / "crash_app.py"
 APP_SPEC = f"{APP}:wfr"
 WF_EXE = shutil.which("wf", path=os.path.dirname(sys.executable)) or shutil.which("wf")
 
-SCRUBBED_ENV = ("WF_DB", "WF_URL", "WF_API_TOKEN", "DAPR_API_TOKEN", "WF_APP_ID", "WF_PROFILE", "WF_DURABILITY",
-                "WF_TIMEOUT", "WF_DEBUG", "NO_COLOR", "WF_TEST_RUNS")
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "", interval: float = 0.02) -> Any:

@@ -25,7 +25,7 @@ import pytest
 from click.testing import CliRunner
 
 import wf
-from rel_testing import SCRUBBED_ENV, file_digest, run_wf, store_digest, wf_env
+from rel_testing import file_digest, run_wf, store_digest, wf_env
 
 
 # ------------------------------------------------------------------------------------ the store
@@ -281,19 +281,6 @@ def garbage_url():
 # ------------------------------------------------------------------------------------ the test
 
 
-@pytest.fixture
-def isolated(monkeypatch, tmp_path):
-    for var in SCRUBBED_ENV:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    from wf import settings
-
-    settings.clear_overrides()
-    yield
-    settings.clear_overrides()
-
-
 def _run(mode: str, db: str, tmp: Path, args: list[str], row: Row) -> tuple[int, str, str]:
     if mode == "exe":
         r = run_wf(wf_env(db, tmp, **row.env), *args, input=row.stdin, timeout=60)
@@ -314,7 +301,7 @@ def _run(mode: str, db: str, tmp: Path, args: list[str], row: Row) -> tuple[int,
 
 @pytest.mark.parametrize("mode", ["exe", "runner"])
 @pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
-def test_bad_input(row, mode, store, tmp_path, isolated, request):
+def test_bad_input(row, mode, store, tmp_path, request):
     if row.setup:
         row.setup(store, tmp_path)
     args = [a.replace("{tmp}", str(tmp_path)) for a in row.args]

@@ -4,20 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from serve_support import SCRUBBED, ServeProcess, ThreadServer
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    for var in SCRUBBED:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    from wf import settings
-
-    settings.clear_overrides()
-    yield
-    settings.clear_overrides()
+from serve_support import ServeProcess, ThreadServer
 
 
 @pytest.fixture

@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from wf_testing import SCRUBBED_ENV
 
 HERE = Path(__file__).resolve().parent
 APP_SPEC = f"{HERE / 'serve_app.py'}:wfr"
 WF_EXE = shutil.which("wf", path=os.path.dirname(sys.executable)) or shutil.which("wf")
-SCRUBBED = ("WF_DB", "WF_URL", "WF_API_TOKEN", "DAPR_API_TOKEN", "WF_APP_ID", "WF_PROFILE", "WF_DURABILITY",
-            "WF_TIMEOUT", "WF_DEBUG", "NO_COLOR")
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "", interval: float = 0.02) -> Any:
@@ -65,7 +64,7 @@ class ThreadServer:
 
 
 def wf_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
     env["XDG_CONFIG_HOME"] = str(home / "config")
     env["XDG_DATA_HOME"] = str(home / "data")
     env.update(extra)
