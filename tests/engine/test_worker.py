@@ -178,3 +178,12 @@ def test_a_pending_instance_can_be_suspended_and_resumes_as_pending(make_app):
     app.client.resume_workflow(iid)
     assert app.wait(iid).serialized_output == "1"
     assert [e.event_type for e in app.client.get_workflow_history(iid)][0] == "ExecutionStarted"
+
+
+def test_is_running_follows_start_and_shutdown(make_app):
+    app = make_app(start=False)
+    assert not app.runtime.is_running
+    app.start()
+    assert app.runtime.is_running
+    app.stop()
+    assert not app.runtime.is_running

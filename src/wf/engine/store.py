@@ -282,16 +282,6 @@ class Store:
                 self.conn.execute("ROLLBACK")
                 raise self._store_error(exc) from None
 
-    @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
-        """A consistent snapshot for several statements."""
-        with self.lock:
-            self.conn.execute("BEGIN")
-            try:
-                yield self.conn
-            finally:
-                self.conn.execute("COMMIT")
-
     def data_version(self) -> int:
         """Changes whenever another connection commits: a cheap 'did anything happen?'."""
         with self.lock:
@@ -367,10 +357,6 @@ class Store:
             "AND kind = 'ExecutionStarted') ELSE NULL END WHERE iid = ?",
             (iid,),
         )
-
-    def children_of(self, iid: int) -> list[InstanceRow]:
-        rows = self.conn.execute(f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE parent_iid = ?", (iid,))
-        return [InstanceRow(*r) for r in rows]
 
     def descendants(self, iids: Sequence[int]) -> list[int]:
         """All descendants of the given instances (children, their children, ...), not the roots."""
