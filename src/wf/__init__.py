@@ -38,7 +38,7 @@ _EXPORTS = {
     "TaskFailedError": "wf.model",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = sorted(_EXPORTS) + ["__version__"]  # noqa: PLE0605 - the lazy export table is the one list
 
 
 def __getattr__(name: str) -> Any:

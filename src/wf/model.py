@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, overload
 
 INSTANCE_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 DEFAULT_APP_ID = "default"
@@ -52,6 +52,10 @@ TERMINAL_STATUSES = frozenset(
 )
 
 
+@overload
+def utc_from_ts(ts: float) -> datetime: ...
+@overload
+def utc_from_ts(ts: float | None) -> datetime | None: ...
 def utc_from_ts(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)
 

@@ -306,7 +306,7 @@ def test_terminate_recursive_and_not(wf, backend, runtime):
     backend.start("parent", instance_id="p1")
     backend.start("parent", instance_id="p2")
     for child in ("p1-child", "p2-child"):
-        wait_until(lambda: (s := backend.get(child)) is not None and s.runtime_status == WorkflowStatus.RUNNING,
+        wait_until(lambda child=child: (s := backend.get(child)) is not None and s.runtime_status == WorkflowStatus.RUNNING,
                    what=f"{child} running")
     assert wf("terminate", "p1").exit_code == 0
     wait_until(lambda: backend.get("p1-child").runtime_status == WorkflowStatus.TERMINATED, what="child terminated")

@@ -301,7 +301,7 @@ def test_retry_backoff_coefficient_spaces_attempts(make_app):
 
     app = make_app([w], [flaky])
     assert completed_output(app.run(w)) == "ok after 4"
-    gaps = [b - a for a, b in zip(log, log[1:])]
+    gaps = [b - a for a, b in zip(log, log[1:], strict=False)]
     # intervals 0.1, 0.2, 0.4 (a little slack below for clock granularity)
     assert gaps[0] >= 0.09, gaps
     assert gaps[1] >= 0.18, gaps
@@ -327,7 +327,7 @@ def test_retry_max_retry_interval_caps_backoff(make_app):
     t0 = time.monotonic()
     assert completed_output(app.run(w, timeout=15)) == "ok after 4"
     assert time.monotonic() - t0 < 3.0
-    gaps = [b - a for a, b in zip(log, log[1:])]
+    gaps = [b - a for a, b in zip(log, log[1:], strict=False)]
     assert all(g >= 0.09 for g in gaps), gaps
     assert max(gaps) < 1.0, gaps
 

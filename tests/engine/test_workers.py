@@ -330,7 +330,7 @@ def test_event_latency_across_processes(spawn, client):
     for i in range(5):
         iid = client.schedule_new_workflow("wait_event", input=i)
         client.wait_for_workflow_start(iid, timeout_in_seconds=10)
-        wait_until(lambda: "ExecutionStarted" in _types(client, iid), what="started")
+        wait_until(lambda iid=iid: "ExecutionStarted" in _types(client, iid), what="started")
         t0 = time.monotonic()
         client.raise_workflow_event(iid, "ping", data=i)
         st = client.wait_for_workflow_completion(iid, timeout_in_seconds=10)

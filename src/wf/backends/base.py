@@ -6,6 +6,7 @@ typed, the client serializes, and each engine stores or sends the text as it is.
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -84,7 +85,7 @@ class Backend(Protocol):
     ) -> Iterator[WorkflowState]:
         """Newest first; streams, so a million rows cost flat memory."""
 
-    def history(self, instance_id: str) -> list[HistoryEvent]: ...
+    def history(self, instance_id: str) -> builtins.list[HistoryEvent]: ...
 
     def purge_many(
         self,

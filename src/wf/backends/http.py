@@ -23,6 +23,7 @@ appears in no message.
 
 from __future__ import annotations
 
+import builtins
 import re
 import time
 import urllib.parse
@@ -507,7 +508,7 @@ class HttpBackend:
             if not token or not items:
                 return
 
-    def history(self, instance_id: str) -> list[HistoryEvent]:
+    def history(self, instance_id: str) -> builtins.list[HistoryEvent]:
         validate_instance_id(instance_id)
         self._require(EXT_HISTORY, "history")
         response = self._wf_call("GET", f"{_seg(instance_id)}/history", params=self._app_params(), read=True,

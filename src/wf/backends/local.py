@@ -5,6 +5,7 @@ so none of them needs a worker running. A read of a store that does not exist ye
 from __future__ import annotations
 
 import base64
+import builtins
 import json
 import os
 import threading
@@ -51,8 +52,8 @@ def state_from_row(row: InstanceRow) -> WorkflowState:
         instance_id=row.instance_id,
         name=row.name,
         runtime_status=WorkflowStatus(row.status),
-        created_at=utc_from_ts(row.created_at),  # type: ignore[arg-type]
-        last_updated_at=utc_from_ts(row.updated_at),  # type: ignore[arg-type]
+        created_at=utc_from_ts(row.created_at),
+        last_updated_at=utc_from_ts(row.updated_at),
         serialized_input=row.input,
         serialized_output=row.output,
         serialized_custom_status=row.custom_status,
@@ -153,7 +154,7 @@ class LocalBackend:
             yield state_from_row(row)
 
     def list_page(self, flt: ListFilter | None = None, *, limit: int, cursor: str | None = None,
-                  fetch_payloads: bool = False) -> tuple[list[WorkflowState], str | None]:
+                  fetch_payloads: bool = False) -> tuple[builtins.list[WorkflowState], str | None]:
         """One page of list(), and an opaque cursor for the next page (None after the last)."""
         store = self._open(create=False)
         if store is None:
@@ -165,7 +166,7 @@ class LocalBackend:
         nxt = _encode_cursor(rows[-1].created_at, rows[-1].iid) if more and rows else None
         return [state_from_row(r) for r in rows], nxt
 
-    def history(self, instance_id: str) -> list[HistoryEvent]:
+    def history(self, instance_id: str) -> builtins.list[HistoryEvent]:
         row = self._row(instance_id, payloads=False)
         if row is None:
             raise NotFoundError(f"no workflow instance {instance_id!r} in app {self.app_id!r}")

@@ -23,9 +23,12 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wf.model import HistoryEvent, WorkflowState, WorkflowStatus, rfc3339
+
+if TYPE_CHECKING:  # rich is imported only when a table is drawn
+    from rich.console import Console
 
 STATE_FORMATS = ("short", "wide", "json", "yaml")
 LIST_FORMATS = ("short", "wide", "json", "jsonl", "yaml", "ids")
@@ -209,7 +212,7 @@ class Renderer:
         self.err_tty = is_terminal(self.err)
         self.color = color_wanted(no_color, self.out)
         self.err_color = color_wanted(no_color, self.err)
-        self._console = None
+        self._console: Console | None = None
 
     # -- low level
     def write(self, text: str) -> None:
@@ -221,7 +224,7 @@ class Renderer:
     def flush(self) -> None:
         self.out.flush()
 
-    def console(self):
+    def console(self) -> Console:
         if self._console is None:
             from rich.console import Console
 

@@ -19,7 +19,7 @@ def registered_name(fn_or_name: Callable[..., Any] | str) -> str:
     """The name a workflow or activity is registered under: the string itself, or the function's."""
     if isinstance(fn_or_name, str):
         return fn_or_name
-    return getattr(fn_or_name, "_wf_name", None) or getattr(fn_or_name, "__name__", str(fn_or_name))
+    return str(getattr(fn_or_name, "_wf_name", None) or getattr(fn_or_name, "__name__", fn_or_name))
 
 
 class Task:

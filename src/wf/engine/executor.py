@@ -187,7 +187,7 @@ class Execution:
                 if awaited is None:
                     nxt = next(self._gen)
                 elif awaited.is_failed:
-                    nxt = self._gen.throw(awaited.get_exception())  # type: ignore[arg-type]
+                    nxt = self._gen.throw(awaited.get_exception())
                 else:
                     nxt = self._gen.send(awaited.get_result())
             except StopIteration as stop:

@@ -386,7 +386,8 @@ class Store:
     # ------------------------------------------------------------------------------ list and purge
 
     def _where(self, app_id: str, flt: ListFilter | None, *, terminal_only: bool = False) -> tuple[str, list[Any]]:
-        clauses, params = ["app_id = ?"], [app_id]
+        clauses: list[str] = ["app_id = ?"]
+        params: list[Any] = [app_id]
         if flt is not None:
             if flt.statuses:
                 clauses.append(f"status IN ({_marks(len(flt.statuses))})")

@@ -246,8 +246,8 @@ class Worker:
         dues = [self.store.next_instance_due(self.app_id, self.worker_id)]
         if self._inflight < self.max_activities:
             dues.append(self.store.next_task_due(self.app_id))
-        dues = [d for d in dues if d is not None]
-        return min(dues) if dues else None
+        known = [d for d in dues if d is not None]
+        return min(known) if known else None
 
     # ------------------------------------------------------------------------------ one turn
 

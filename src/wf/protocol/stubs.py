@@ -22,7 +22,7 @@ class StubsUnavailable(ImportError):
 
 
 try:
-    from dapr.ext.workflow._durabletask.internal import (  # type: ignore[import-untyped]
+    from dapr.ext.workflow._durabletask.internal import (
         history_events_pb2 as history,
         orchestration_pb2 as orchestration,
         orchestrator_actions_pb2 as actions,

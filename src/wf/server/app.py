@@ -38,6 +38,7 @@ import re
 import threading
 from collections.abc import Callable
 from contextlib import asynccontextmanager
+from enum import Enum
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
@@ -504,7 +505,7 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
     for prefix in PREFIXES:
         base = f"{prefix}/workflows/{{component}}"
         in_schema = prefix == PREFIXES[0]
-        tags = ["workflows"]
+        tags: list[str | Enum] = ["workflows"]
 
         @app.post(f"{base}/{{name}}/start", status_code=202, tags=tags, include_in_schema=in_schema,
                   summary="Start an instance (body: the input JSON)", openapi_extra=raw_body)
