@@ -26,6 +26,7 @@ class WorkflowStatus(enum.Enum):
     TERMINATED = "TERMINATED"
     PENDING = "PENDING"
     SUSPENDED = "SUSPENDED"
+    STALLED = "STALLED"  # Dapr's: a replay it cannot continue (version mismatch); the local engine never sets it
 
     @property
     def is_terminal(self) -> bool:

@@ -133,7 +133,7 @@ def test_usage_error_in_subprocess(db):
     assert r.returncode == 2
     assert r.stderr.splitlines() == [
         "Error: unknown status 'DONE'; expected one of RUNNING, COMPLETED, CONTINUED_AS_NEW, FAILED, CANCELED, "
-        "TERMINATED, PENDING, SUSPENDED"]
+        "TERMINATED, PENDING, SUSPENDED, STALLED"]
     r = run_wf(db, "purge", "--all", "--all-older-than", "3d")
     assert r.returncode == 2 and "conflict" in r.stderr and len(r.stderr.splitlines()) == 1
 

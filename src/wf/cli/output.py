@@ -38,6 +38,7 @@ STATUS_STYLES = {
     "RUNNING": "bold blue",
     "PENDING": "cyan",
     "SUSPENDED": "yellow",
+    "STALLED": "bold yellow",
     "CONTINUED_AS_NEW": "cyan",
     "COMPLETED": "green",
     "FAILED": "bold red",
