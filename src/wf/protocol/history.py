@@ -92,7 +92,7 @@ def event_from_proto(event: Any) -> HistoryEvent:
         label = (kind or "Unknown")
         return HistoryEvent(event_id=event.eventId, event_type=label[:1].upper() + label[1:], timestamp=timestamp)
     wf_type, name_field, data_field, task_field, has_failure, extra_of = row
-    body = getattr(event, kind)  # type: ignore[arg-type]
+    body = getattr(event, kind)
     name = getattr(body, name_field) or None if name_field else None
     return HistoryEvent(
         event_id=event.eventId,
