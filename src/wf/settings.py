@@ -9,10 +9,12 @@ override), else WF_DB, else the profile's, else the default path.
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wf.model import InvalidArgumentError, StoreError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 KEYS = ("db", "url", "token", "app_id", "durability", "timeout")
 ENV_VARS = {
@@ -38,26 +40,46 @@ def clear_overrides() -> None:
     _overrides.clear()
 
 
-def config_path() -> Path:
+# Paths are built with os.path and made Path objects only for callers that ask: reading a store
+# (every `wf get`) never imports pathlib, which costs a few milliseconds of start-up.
+
+
+def config_file() -> str:
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "wf" / "config.toml"
+    return os.path.join(base, "wf", "config.toml")
+
+
+def config_path() -> Path:
+    from pathlib import Path
+
+    return Path(config_file())
+
+
+def default_db_file() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "wf", "wf.db")
 
 
 def default_db_path() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "wf" / "wf.db"
+    from pathlib import Path
+
+    return Path(default_db_file())
 
 
-def load_config(path: Path | None = None) -> dict[str, Any]:
+def load_config(path: str | os.PathLike | None = None) -> dict[str, Any]:
     """The parsed config file ({} when there is none). A broken file is a one-line error."""
+    path = path or config_file()
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        return {}  # the usual case; tomllib is not even imported
+    except OSError as exc:
+        raise StoreError(f"cannot read config file {path}: {exc.strerror}") from None
     import tomllib
 
-    path = path or config_path()
     try:
-        with open(path, "rb") as fh:
+        with fh:
             data = tomllib.load(fh)
-    except FileNotFoundError:
-        return {}
     except tomllib.TOMLDecodeError as exc:
         raise InvalidArgumentError(f"config file {path} is not valid TOML: {exc}") from None
     except OSError as exc:
@@ -99,8 +121,15 @@ def resolve(key: str, explicit: Any = None, *, profile: str | None = None, confi
 
 
 def resolve_db(explicit: str | os.PathLike | None = None) -> Path:
+    from pathlib import Path
+
+    return Path(resolve_db_file(explicit))
+
+
+def resolve_db_file(explicit: str | os.PathLike | None = None) -> str:
+    """resolve_db as a string, for the hot path of the CLI."""
     value = resolve("db", explicit)
-    return Path(os.path.expanduser(str(value))) if value else default_db_path()
+    return os.path.expanduser(str(value)) if value else default_db_file()
 
 
 def resolve_app_id(explicit: str | None = None) -> str:

@@ -34,4 +34,4 @@ def open_backend(
                            timeout=float(settings.resolve("timeout", timeout) or 30.0))
     from wf.backends.local import LocalBackend
 
-    return LocalBackend(settings.resolve_db(db), app_id=app_id, durability=settings.resolve("durability", durability))
+    return LocalBackend(settings.resolve_db_file(db), app_id=app_id, durability=settings.resolve("durability", durability))

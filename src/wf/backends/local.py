@@ -4,14 +4,12 @@ so none of them needs a worker running. A read of a store that does not exist ye
 
 from __future__ import annotations
 
-import base64
 import builtins
 import json
 import os
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 
 from wf.backends.base import Capabilities, wait_for_state
 from wf.engine import control, signals
@@ -30,6 +28,8 @@ from wf.model import (
 
 
 def _encode_cursor(created_at: float, iid: int) -> str:
+    import base64
+
     return base64.urlsafe_b64encode(json.dumps([created_at, iid]).encode()).decode().rstrip("=")
 
 
@@ -37,6 +37,8 @@ def _decode_cursor(cursor: str | None) -> tuple[float, int] | None:
     """The keyset (created_at, iid) a list page ended on."""
     if not cursor:
         return None
+    import base64
+
     try:
         created_at, iid = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if isinstance(created_at, bool) or isinstance(iid, bool):
@@ -66,7 +68,7 @@ def state_from_row(row: InstanceRow) -> WorkflowState:
 
 class LocalBackend:
     def __init__(self, db: str | os.PathLike, *, app_id: str = "default", durability: str | None = None) -> None:
-        self.path = Path(db)
+        self.path = os.fspath(db)
         self.app_id = app_id
         self.durability = durability
         self._store: Store | None = None
@@ -78,7 +80,7 @@ class LocalBackend:
         if self._store is None:
             with self._opening:
                 if self._store is None:
-                    if not create and not self.path.exists():
+                    if not create and not os.path.exists(self.path):
                         return None
                     self._store = Store(self.path, durability=self.durability)
         return self._store

@@ -52,8 +52,11 @@ class WfGroup(click.Group):
                 self.add_command(command)
         return super().get_command(ctx, name)
 
+    invoked: str | None = None  # the command this run resolved to (wf.cli.main exits early after reads)
+
     def resolve_command(self, ctx: click.Context, args: list[str]):
         name, cmd, rest = super().resolve_command(ctx, args)
+        self.invoked = cmd.name if cmd is not None else None
         return (cmd.name if cmd is not None else name), cmd, rest
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,

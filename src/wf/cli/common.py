@@ -60,11 +60,12 @@ class Globals:
 
     def backend(self) -> "Backend":
         if self._backend is None:
+            from wf import settings
             from wf.backends import open_backend
 
             url = self.setting("url")
             self._backend = open_backend(
-                db=None if url else self.resolved_db(),
+                db=None if url else settings.resolve_db_file(self.setting("db")),
                 url=url,
                 token=self.setting("token"),
                 app_id=self.resolved_app_id(),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 
 import click
 
@@ -62,6 +61,8 @@ def handle(exc: BaseException) -> int:
             error_line(exc.message)
         return exc.code
     if debug_enabled() and not isinstance(exc, (click.exceptions.Exit, click.Abort)):
+        import traceback
+
         traceback.print_exception(exc, file=sys.stderr)
     if isinstance(exc, WfError):
         error_line(str(exc) or type(exc).__name__)

@@ -22,7 +22,6 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from wf.model import InvalidArgumentError, ListFilter, StoreError
@@ -167,19 +166,19 @@ class Store:
     """A connection to one wf database. Not shared between threads without the caller's lock."""
 
     def __init__(self, path: str | os.PathLike, *, durability: str | None = None, create: bool = True):
-        self.path = Path(path)
+        self.path = os.fspath(path)
         self.key = os.path.realpath(self.path)  # names this file for in-process wake-ups (signals.py)
         durability = (durability or "normal").lower()  # callers resolve flag > env > profile (wf.settings)
         if durability not in ("normal", "full"):
             raise InvalidArgumentError(f"unknown durability {durability!r}; expected normal or full")
         self.durability = durability
-        if not create and not self.path.exists():
+        if not create and not os.path.exists(self.path):
             raise StoreError(f"no database at {self.path}")
         try:
             if create:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
             self.conn = sqlite3.connect(
-                str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
             self.lock = threading.RLock()
             self._refuse_newer()  # before any pragma that writes: a newer wf's file stays untouched
