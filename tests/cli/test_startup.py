@@ -1,4 +1,5 @@
-"""`wf --help`, `wf get` and `wf list` stay cheap: no httpx, no Rich off a terminal, no worker/runtime."""
+"""`wf --help`, `wf get` and `wf list` stay cheap: no httpx, no Rich off a terminal, no worker/runtime;
+`wf get -o json` imports nothing beyond an explicit allow-list; `wf --version` not even click."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from cli_testing import run_wf
 
 PROBE = r"""
 import json, sys
@@ -72,3 +74,64 @@ def test_help_still_lists_every_command(wf):
     out = wf("--help", db=False).stdout
     for name in COMMAND_MODULES:
         assert f"  {name}" in out, name
+
+
+# Everything `wf get ID -o json` may import beyond the interpreter's start and click itself (whatever
+# those load on this Python): wf's read path, json, sqlite3, dataclasses (for wf.model), and what
+# click loads while parsing (difflib: click tries `-o` as a long option first; locale via gettext).
+# A module that is not here is a start-up regression: import it where it is used instead.
+GET_JSON_ALLOWED = {
+    "wf", "wf.cli", "wf.cli.app", "wf.cli.common", "wf.cli.errors", "wf.cli.inspect", "wf.cli.output",
+    "wf.model", "wf.settings", "wf.backends", "wf.backends.base", "wf.backends.local",
+    "wf.engine", "wf.engine.store", "wf.engine.history", "wf.engine.control", "wf.engine.signals",
+    "json", "json.decoder", "json.encoder", "json.scanner", "_json",
+    "sqlite3", "sqlite3.dbapi2", "_sqlite3",
+    "dataclasses", "copy",
+    "difflib", "heapq", "_heapq", "locale", "_locale",
+}
+
+BEYOND_CLICK = r"""
+import sys
+import click
+base = set(sys.modules)
+from wf.cli.app import cli
+try:
+    cli.main(sys.argv[1:], prog_name="wf")
+except SystemExit:
+    pass
+sys.stderr.write("\nMODULES " + " ".join(sorted(set(sys.modules) - base)) + "\n")
+"""
+
+
+def test_get_json_imports_only_its_allow_list(db, backend):
+    backend.start("doubler", instance_id="x1")
+    backend.close()
+    p = subprocess.run([sys.executable, "-c", BEYOND_CLICK, "--db", db, "get", "x1", "-o", "json"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and json.loads(p.stdout)["instance_id"] == "x1", p.stderr
+    line = [x for x in p.stderr.splitlines() if x.startswith("MODULES ")][-1]
+    extra = set(line.split()[1:]) - GET_JSON_ALLOWED
+    assert extra == set(), f"wf get -o json now also imports {sorted(extra)}"
+
+
+def test_version_skips_click_entirely():
+    p = subprocess.run([sys.executable, "-X", "importtime", "-c",
+                        "import sys; sys.argv = ['wf', '--version']; from wf.cli import main; main()"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and p.stdout == "wf 0.1.0\n"
+    names = {line.split("|")[-1].strip() for line in p.stderr.splitlines() if line.startswith("import time:")}
+    assert {n for n in names if n.startswith(("click", "wf."))} == {"wf.cli"}
+
+
+def test_reads_end_early_with_their_output_and_exit_code(db, backend):
+    """get/history/list/count skip interpreter teardown (os._exit): everything written must still
+    arrive, and the exit code must be the command's."""
+    for i in range(300):
+        backend.start("doubler", instance_id=f"r{i:03d}")
+    backend.close()
+    r = run_wf(db, "list", "-o", "jsonl")
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 300 and r.stdout.endswith("}\n")
+    r = run_wf(db, "get", "nope", "-o", "json")
+    assert r.returncode == 1 and r.stderr.startswith("Error: no workflow instance 'nope'")
+    r = run_wf(db, "list", "--limit", "0")
+    assert r.returncode == 2 and r.stderr.startswith("Error: ")
