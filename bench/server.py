@@ -68,7 +68,7 @@ if __name__ == "__main__":
     wf.WorkflowClient(db).schedule_new_workflow("some_workflow", input={"n": 1}, instance_id="bench-1")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WF_")}
-    server = subprocess.Popen([str(BIN / "wf"), "--db", db, "serve", "--port", str(port)], env=env,
+    server = subprocess.Popen([str(BIN / "wf"), "--db", db, "serve", "--port", str(port), "--grpc-port", "0"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         import httpx

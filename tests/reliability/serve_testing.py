@@ -34,7 +34,7 @@ class Server:
     def __init__(self, db: str, home: Path, *args: str, host: str | None = None, token: str | None = None):
         self.port = free_port()
         self.log = home / f"serve-{self.port}.log"
-        argv = [WF_EXE, "--db", db, "serve", "--port", str(self.port), *args]
+        argv = [WF_EXE, "--db", db, "serve", "--port", str(self.port), "--grpc-port", "0", *args]
         if host:
             argv += ["--host", host]
         if token:

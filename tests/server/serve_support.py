@@ -89,7 +89,7 @@ class ServeProcess:
         if token:
             env["WF_API_TOKEN"] = token  # the server reads its token from the environment too
         with open(self.log, "wb") as fh:
-            self.proc = subprocess.Popen([WF_EXE, "--db", db, "serve", "--port", str(self.port), *args],
+            self.proc = subprocess.Popen([WF_EXE, "--db", db, "serve", "--port", str(self.port), "--grpc-port", "0", *args],
                                          env=env, stdout=fh, stderr=subprocess.STDOUT)
 
     def wait_up(self, timeout: float = 30) -> bool:

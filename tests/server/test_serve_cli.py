@@ -113,7 +113,7 @@ def test_serve_without_a_token_on_loopback_and_its_app_ids(serve_process, tmp_pa
 
 def test_serve_refuses_a_public_address_without_a_token(tmp_path):
     env = wf_env(tmp_path)
-    r = subprocess.run([*_wf(), "--db", str(tmp_path / "x.db"), "serve", "--host", "0.0.0.0", "--port", "0"],
+    r = subprocess.run([*_wf(), "--db", str(tmp_path / "x.db"), "serve", "--host", "0.0.0.0", "--port", "0", "--grpc-port", "0"],
                        env=env, capture_output=True, text=True, timeout=30)
     assert r.returncode == 2
     assert r.stderr.startswith("Error: refusing to listen on 0.0.0.0 without a token") and r.stderr.count("\n") == 1
@@ -121,7 +121,7 @@ def test_serve_refuses_a_public_address_without_a_token(tmp_path):
 
 def test_serve_reports_a_port_in_use_in_one_line(serve_process, tmp_path):
     s = serve_process()
-    r = subprocess.run([*_wf(), "--db", str(tmp_path / "y.db"), "serve", "--port", str(s.port)],
+    r = subprocess.run([*_wf(), "--db", str(tmp_path / "y.db"), "serve", "--port", str(s.port), "--grpc-port", "0"],
                        env=wf_env(tmp_path), capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and "could not start" in r.stderr and "Traceback" not in r.stderr
 
@@ -129,7 +129,7 @@ def test_serve_reports_a_port_in_use_in_one_line(serve_process, tmp_path):
 def test_serve_with_a_broken_app_fails_in_one_line(tmp_path):
     app = tmp_path / "broken.py"
     app.write_text("raise RuntimeError('no config')\n")
-    r = subprocess.run([*_wf(), "--db", str(tmp_path / "z.db"), "serve", "--port", "0", "--app", f"{app}:wfr"],
+    r = subprocess.run([*_wf(), "--db", str(tmp_path / "z.db"), "serve", "--port", "0", "--grpc-port", "0", "--app", f"{app}:wfr"],
                        env=wf_env(tmp_path), capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and "no config" in r.stderr and "Traceback" not in r.stderr
 

@@ -31,20 +31,26 @@ def is_loopback(host: str) -> bool:
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Anything but loopback requires a token.")
 @click.option("--port", type=click.IntRange(0, 65535), default=3500, show_default=True, help="Port to listen on.")
+@click.option("--grpc-port", type=click.IntRange(0, 65535), default=50001, show_default=True,
+              help="Port for Dapr's gRPC workflow API (Dapr SDK apps connect here unchanged); 0 disables it.")
 @click.option("--token", "serve_token", metavar="TOKEN",
               help="Require this API token in the dapr-api-token header [env WF_API_TOKEN, else DAPR_API_TOKEN].")
 @pass_globals
-def serve_cmd(g: Globals, app_spec: str | None, host: str, port: int, serve_token: str | None) -> None:
+def serve_cmd(g: Globals, app_spec: str | None, host: str, port: int, grpc_port: int,
+              serve_token: str | None) -> None:
     """Serve the local store over Dapr's workflow HTTP API, plus listing, history and bulk purge.
 
-    Every wf command, and WorkflowClient(url=...), works against it with --url / WF_URL. The token
-    is compared in constant time and never logged. Stop with Ctrl-C or SIGTERM.
+    Every wf command, and WorkflowClient(url=...), works against it with --url / WF_URL. Unmodified
+    Dapr workflow apps (dapr.ext.workflow) connect to --grpc-port as to a Dapr sidecar and run on
+    this store, as app --app-id. The token (header or gRPC metadata dapr-api-token) is compared in
+    constant time and never logged. Stop with Ctrl-C or SIGTERM.
 
     \b
     Examples:
       wf serve                                         # http://127.0.0.1:3500, the default store
       WF_API_TOKEN=s3cret wf serve --host 0.0.0.0 --app examples/approval.py:wfr
       WF_URL=http://127.0.0.1:3500 wf list             # from another shell
+      wf serve -a orders & python app.py               # a Dapr SDK app, unchanged (gRPC :50001)
     """
     token = serve_token or g.setting("token") or None
     if not is_loopback(host) and not token:
@@ -71,13 +77,16 @@ def serve_cmd(g: Globals, app_spec: str | None, host: str, port: int, serve_toke
     runtime = load_app(app_spec) if app_spec else None
     asgi = create_app(db, app_id=app_id, token=token, runtime=runtime, durability=durability)
 
+    grpc_server = _start_grpc(db, app_id=app_id, host=host, port=grpc_port, token=token,
+                              durability=durability) if grpc_port else None
+    grpc_note = f"; gRPC on port {grpc_server.port}" if grpc_server is not None else ""
     config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", access_log=False,
                             server_header=False, date_header=False, lifespan="on")
     extra = f", running {app_spec}" if app_spec else ""
 
     def announce(bound_port: int) -> None:
         shown = f"[{host}]" if ":" in host else host
-        g.out.note(f"wf serve: listening on http://{shown}:{bound_port} (app {app_id}, store {db}{extra}; "
+        g.out.note(f"wf serve: listening on http://{shown}:{bound_port}{grpc_note} (app {app_id}, store {db}{extra}; "
                    f"{'token required' if token else 'no token'}); Ctrl-C or SIGTERM stops it")
 
     server = _server_class()(config, announce)
@@ -90,11 +99,27 @@ def serve_cmd(g: Globals, app_spec: str | None, host: str, port: int, serve_toke
         failed = True
     else:
         failed = not server.started
+    finally:
+        if grpc_server is not None:
+            grpc_server.stop()
     sys.stderr.flush()
     if failed:
         raise WfError(f"wf serve could not start on {shown}:{port} (the port is in use or not allowed, or the "
                       "app failed to start; see above); pick another --port or --host")
     g.out.note("wf serve: stopped")
+
+
+def _start_grpc(db, *, app_id: str, host: str, port: int, token: str | None, durability: str | None):
+    """Dapr's gRPC workflow service, started before the HTTP server (grpc is imported only here)."""
+    try:
+        from wf.server.grpc import GrpcServer
+    except ImportError as exc:
+        raise UnsupportedError(
+            f"wf serve --grpc-port needs the 'dapr' extra ({exc.name or exc} is not installed): "
+            "python -m pip install 'wf[dapr]', or pass --grpc-port 0") from None
+    server = GrpcServer(db, app_id=app_id, host=host, port=port, token=token, durability=durability)
+    server.start()
+    return server
 
 
 def _check_store(db, app_id: str, durability: str | None) -> None:

@@ -30,6 +30,10 @@ EVENT_RAISED = "EventRaised"
 CHILD_WORKFLOW_CREATED = "ChildWorkflowCreated"
 CHILD_WORKFLOW_COMPLETED = "ChildWorkflowCompleted"
 CHILD_WORKFLOW_FAILED = "ChildWorkflowFailed"
+# Recorded for workflows replayed by workers outside the process (gRPC apps): the start of each
+# turn (its timestamp is the workflow's clock on replay) and an event sent to another instance.
+WORKFLOW_STARTED = "WorkflowStarted"
+EVENT_SENT = "EventSent"
 
 # Events a workflow schedules (they carry an event_id that completions refer to).
 SCHEDULING_TYPES = frozenset({TASK_SCHEDULED, TIMER_CREATED, CHILD_WORKFLOW_CREATED})
@@ -51,6 +55,8 @@ ALL_TYPES = frozenset(
         CHILD_WORKFLOW_CREATED,
         CHILD_WORKFLOW_COMPLETED,
         CHILD_WORKFLOW_FAILED,
+        WORKFLOW_STARTED,
+        EVENT_SENT,
     }
 )
 

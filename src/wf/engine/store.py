@@ -281,6 +281,18 @@ class Store:
                 self.conn.execute("ROLLBACK")
                 raise self._store_error(exc) from None
 
+    @contextmanager
+    def savepoint(self) -> Iterator[sqlite3.Connection]:
+        """Inside write(): a nested unit that rolls back alone, leaving the transaction open."""
+        self.conn.execute("SAVEPOINT wf_unit")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK TO wf_unit")
+            self.conn.execute("RELEASE wf_unit")
+            raise
+        self.conn.execute("RELEASE wf_unit")
+
     def data_version(self) -> int:
         """Changes whenever another connection commits: a cheap 'did anything happen?'."""
         with self.lock:
@@ -580,6 +592,14 @@ class Store:
             held.update(r[0] for r in rows)
         return held
 
+    def release_tasks(self, owner: str, task_row_ids: Sequence[int], now: float) -> None:
+        """Give back tasks their holder will not finish (its stream closed): claimable at once."""
+        for chunk in _chunks(list(task_row_ids)):
+            self.conn.execute(
+                f"UPDATE tasks SET owner = NULL, visible_at = ? WHERE owner = ? AND id IN ({_marks(len(chunk))})",
+                (now, owner, *chunk),
+            )
+
     def delete_tasks(self, iid: int) -> None:
         self.conn.execute("DELETE FROM tasks WHERE iid = ?", (iid,))
 
@@ -597,6 +617,24 @@ class Store:
             (owner, app_id, now, owner, limit),
         ).fetchall()
         return [InstanceRow(*r) for r in rows]
+
+    def claim_free_instances(self, app_id: str, owner: str, now: float, limit: int) -> list[InstanceRow]:
+        """Claim ready instances nobody holds (work items for workers outside the process: an
+        instance stays claimed while its turn is out, so it is never handed out twice)."""
+        rows = self.conn.execute(
+            f"UPDATE instances SET owner = ? WHERE iid IN (SELECT iid FROM instances WHERE app_id = ? "
+            "AND ready_at <= ? AND owner IS NULL ORDER BY ready_at LIMIT ?) "
+            f"RETURNING {INSTANCE_COLUMNS}",
+            (owner, app_id, now, limit),
+        ).fetchall()
+        return [InstanceRow(*r) for r in rows]
+
+    def next_free_instance_due(self, app_id: str) -> float | None:
+        with self.lock:
+            return self.conn.execute(
+                "SELECT MIN(ready_at) FROM instances WHERE app_id = ? AND ready_at IS NOT NULL AND owner IS NULL",
+                (app_id,),
+            ).fetchone()[0]
 
     def next_instance_due(self, app_id: str, owner: str) -> float | None:
         with self.lock:

@@ -1,6 +1,7 @@
 """Workflow states and statuses between Dapr's Durable Task messages and wf's model; no I/O.
 
 proto -> model: what a gRPC client (backends.grpc) reads from GetInstance.
+model -> proto: what wf serve answers GetInstance and the waits with.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 from wf.model import FailureDetails, WfError, WorkflowState, WorkflowStatus
 from wf.protocol.stubs import orchestration
+from wf.protocol.stubs import service
 
 _PREFIX = "ORCHESTRATION_STATUS_"
 _EPOCH = datetime.fromtimestamp(0, tz=timezone.utc)
@@ -74,3 +76,46 @@ def state_from_proto(state: Any, *, app_id: str, fetch_payloads: bool = True) ->
         completed_at=completed,
         parent_instance_id=text_from_proto(state, "parentInstanceId") or None,
     )
+
+
+def _timestamp(when: datetime | None) -> Any:
+    if when is None:
+        return None
+    from google.protobuf import timestamp_pb2
+
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(when)
+    return ts
+
+
+def state_to_proto(state: WorkflowState, *, payloads: bool) -> Any:
+    """WorkflowState -> orchestration.WorkflowState; payloads and failure only when asked for."""
+    msg = orchestration.WorkflowState(
+        instanceId=state.instance_id,
+        name=state.name,
+        workflowStatus=status_to_proto(state.runtime_status),  # type: ignore[arg-type]
+        createdTimestamp=_timestamp(state.created_at),
+        lastUpdatedTimestamp=_timestamp(state.last_updated_at),
+        completedTimestamp=_timestamp(state.completed_at),
+    )
+    if state.parent_instance_id:
+        msg.parentInstanceId.value = state.parent_instance_id
+    if payloads:
+        for field, value in (("input", state.serialized_input), ("output", state.serialized_output),
+                             ("customStatus", state.serialized_custom_status)):
+            if value is not None:
+                getattr(msg, field).value = value
+        if state.failure_details is not None:
+            f = state.failure_details
+            msg.failureDetails.errorType = f.error_type
+            msg.failureDetails.errorMessage = f.message
+            if f.stack_trace is not None:
+                msg.failureDetails.stackTrace.value = f.stack_trace
+    return msg
+
+
+def instance_response(state: WorkflowState | None, *, payloads: bool) -> Any:
+    """GetInstanceResponse: exists=false for an unknown instance, as daprd answers."""
+    if state is None:
+        return service.GetInstanceResponse(exists=False)
+    return service.GetInstanceResponse(exists=True, workflowState=state_to_proto(state, payloads=payloads))

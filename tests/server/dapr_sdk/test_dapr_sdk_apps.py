@@ -1,0 +1,79 @@
+"""Dapr SDK apps of our own (dapr_apps.py), unmodified, against a real `wf serve`: the patterns of
+Dapr's example programs, their printed results checked, then their instances operated with `wf`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+@pytest.fixture
+def serve(grpc_serve):
+    return grpc_serve()
+
+
+def test_chaining_runs_and_wf_lists_inspects_and_purges_it(serve):
+    [result] = serve.run_app("chaining")
+    assert result == {"id": "chain-1", "status": "COMPLETED", "output": "[2, 3, 4]", "error": None}
+    listed = json.loads(serve.wf("list", "-o", "json").stdout)
+    assert [(i["instance_id"], i["runtime_status"]) for i in listed] == [("chain-1", "COMPLETED")]
+    history = [json.loads(line) for line in serve.wf("history", "chain-1", "-o", "jsonl").stdout.splitlines()]
+    types = [e["event_type"] for e in history]
+    assert types.count("TaskScheduled") == 3 and types.count("TaskCompleted") == 3
+    assert types[-1] == "ExecutionCompleted"
+    r = serve.wf("purge", "chain-1")
+    assert r.returncode == 0, r.stderr
+    assert serve.wf("get", "chain-1").returncode == 1
+
+
+def test_fan_out_fan_in(serve):
+    assert serve.run_app("fan_out_fan_in") == [
+        {"id": "fan-1", "status": "COMPLETED", "output": str(sum(i * i for i in range(1, 11))), "error": None}]
+
+
+def test_child_workflows_run_and_report_to_their_parent(serve):
+    assert serve.run_app("child") == [{"id": "parent-1", "status": "COMPLETED", "output": "[20, 30, 40]",
+                                       "error": None}]
+    listed = json.loads(serve.wf("list", "-o", "json").stdout)
+    children = [i for i in listed if i["parent_instance_id"] == "parent-1"]
+    assert len(children) == 3 and all(c["runtime_status"] == "COMPLETED" for c in children)
+    r = serve.wf("purge", "parent-1")  # recursive: the children go with their parent
+    assert r.returncode == 0, r.stderr
+    assert json.loads(serve.wf("list", "-o", "json").stdout) == []
+
+
+def test_human_approval_event_wins_or_timer_wins(serve):
+    approved, timed_out = serve.run_app("approval")
+    assert approved == {"id": "approve-1", "status": "COMPLETED", "output": '"approved by alice"'}
+    assert timed_out == {"id": "approve-2", "status": "COMPLETED", "output": '"timed out"', "error": None}
+
+
+def test_monitor_continues_as_new_until_done(serve):
+    result, custom = serve.run_app("monitor")
+    assert result == {"id": "monitor-1", "status": "COMPLETED", "output": '"done after 3 rounds"', "error": None}
+    assert custom == {"custom_status": "round 3"}  # the SDK sends a str as it is
+    history = [json.loads(line) for line in serve.wf("history", "monitor-1", "-o", "jsonl").stdout.splitlines()]
+    started = [e for e in history if e["event_type"] == "ExecutionStarted"]
+    assert len(started) == 1 and json.loads(started[0]["data"]) == {"round": 3, "rounds": 3}  # the last run only
+
+
+def test_retries_until_the_policy_gives_up(serve):
+    ok, failed = serve.run_app("retries")
+    assert ok == {"id": "retry-ok", "status": "COMPLETED", "output": '"ok after 3 attempts"', "error": None}
+    assert failed["id"] == "retry-fail" and failed["status"] == "FAILED"
+    assert "attempt 3 failed" in failed["error"]
+    r = serve.wf("get", "retry-fail", "-o", "json")
+    assert json.loads(r.stdout)["runtime_status"] == "FAILED"
+
+
+def test_suspend_resume_terminate_purge_from_the_sdk_client(serve):
+    assert serve.run_app("manage") == [
+        {"step": "paused", "status": "SUSPENDED"},
+        {"step": "event while paused", "status": "SUSPENDED"},
+        {"step": "resumed", "status": "COMPLETED", "output": '"got 42"'},
+        {"step": "terminated", "status": "TERMINATED", "output": '"stopped"'},
+        {"step": "purged", "state": True},
+    ]
+    listed = json.loads(serve.wf("list", "-o", "json").stdout)
+    assert [(i["instance_id"], i["runtime_status"]) for i in listed] == [("manage-1", "COMPLETED")]
