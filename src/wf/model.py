@@ -156,6 +156,48 @@ class HistoryEvent:
         }
 
 
+@dataclass
+class PendingItem:
+    """One thing a live instance waits for (or an event that waits for it): `wf get`'s "Waiting for".
+
+    kind: event (an external event by name, since when), timer (fire_at), activity (name, attempt,
+    worker when one runs it, since when scheduled; next_retry_at and error while a retry waits),
+    child (instance_id, name, status), start (a PENDING instance's start_at), suspended (since,
+    reason), unconsumed_event (name, count, since: events that arrived with no one waiting),
+    no_worker (no live worker of the app can run it; message)."""
+
+    kind: str
+    name: str | None = None
+    since: datetime | None = None
+    fire_at: datetime | None = None
+    start_at: datetime | None = None
+    next_retry_at: datetime | None = None
+    attempt: int | None = None
+    worker: str | None = None
+    instance_id: str | None = None
+    status: str | None = None
+    count: int | None = None
+    reason: str | None = None
+    error: str | None = None
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON form (`pending` of `wf get -o json`): only the keys that are set."""
+        out: dict[str, Any] = {}
+        for key, value in self.__dict__.items():
+            if value is not None:
+                out[key] = rfc3339(value) if isinstance(value, datetime) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PendingItem":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        for key in ("since", "fire_at", "start_at", "next_retry_at"):
+            if isinstance(known.get(key), str):
+                known[key] = datetime.fromisoformat(known[key].replace("Z", "+00:00"))
+        return cls(**known)
+
+
 @dataclass(frozen=True)
 class ListFilter:
     """Selection for list_workflows and bulk purge; None means 'any'."""

@@ -238,3 +238,13 @@ def test_an_unreachable_url_names_it(sidecar, monkeypatch):
         mock.route(host="down.test").mock(side_effect=httpx.ConnectError("Connection refused"))
         r = wf("get", "order-1", env={"WF_URL": "http://down.test:3500"})
     assert r.exit_code == 1 and "cannot reach the engine at http://down.test:3500" in one_error(r)
+
+
+def test_get_says_a_sidecar_cannot_tell_what_an_instance_waits_for(sidecar):
+    wf("run", "approval_workflow", "-i", "order-9", "-x", "{}")
+    r = wf("get", "order-9")
+    assert r.exit_code == 0, r.stderr
+    assert "Waiting for:  unknown: this engine's API does not say (wf serve and the local engine do)" in r.stdout
+    assert json.loads(wf("get", "order-9", "-o", "json").stdout)["pending"] is None
+    r = wf("raise-event", "order-9/typo")  # no pending to compare with: no note, the event goes
+    assert r.exit_code == 0 and r.stderr == ""

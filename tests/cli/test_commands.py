@@ -145,7 +145,8 @@ def test_get_wide_json_yaml(wf, finished):
     data = json.loads(wf("get", "g2", "-o", "json").stdout)
     assert list(data) == ["instance_id", "name", "app_id", "runtime_status", "created_at", "last_updated_at",
                           "completed_at", "parent_instance_id", "serialized_input", "serialized_output",
-                          "serialized_custom_status", "failure_details"]
+                          "serialized_custom_status", "failure_details", "pending"]
+    assert data["pending"] == []  # a finished instance waits for nothing
     assert data["runtime_status"] == "FAILED" and data["created_at"].endswith("Z")
     assert data["failure_details"]["error_type"] == "ValueError"
     assert yaml.safe_load(wf("get", "g2", "-o", "yaml").stdout) == data

@@ -151,3 +151,29 @@ def _wf() -> list[str]:
     from serve_support import WF_EXE
 
     return [WF_EXE]
+
+
+def test_get_says_what_an_instance_waits_for_through_wf_serve(serve_process, tmp_path):
+    """GET .../{id}/pending (a wf extension, named in the metadata) feeds `wf get --url`."""
+    import httpx
+
+    from serve_support import HERE
+
+    s = serve_process("--app", f"{HERE.parent / 'cli' / 'ops_apps.py'}:wfr")
+    env = wf_env(tmp_path, WF_URL=s.url)
+    assert run_wf(env, "run", "approval", "-i", "w1").returncode == 0
+
+    def waits() -> list:
+        return json.loads(run_wf(env, "get", "w1", "-o", "json").stdout)["pending"]
+
+    items = wait_until(lambda: (p := waits()) and p[0]["kind"] == "event" and p, 30, "w1 waiting")
+    assert [i["kind"] for i in items] == ["event", "timer"] and items[0]["name"] == "approval_decision"
+    assert "Waiting for:  event 'approval_decision', since " in run_wf(env, "get", "w1").stdout
+    r = run_wf(env, "raise-event", "w1/approval", "-x", "1")
+    assert r.returncode == 0 and "did you mean approval_decision?" in r.stderr
+
+    assert "pending" in httpx.get(f"{s.url}/v1.0/metadata").json()["wf"]["extensions"]
+    body = httpx.get(f"{s.url}/v1.0/workflows/dapr/w1/pending").json()
+    assert body["instanceID"] == "w1" and body["pending"][0] == items[0]
+    missing = httpx.get(f"{s.url}/v1.0/workflows/dapr/ghost/pending")
+    assert missing.status_code == 404 and missing.json()["errorCode"] == "ERR_INSTANCE_ID_NOT_FOUND"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from wf.model import HistoryEvent, ListFilter, NotFoundError, WorkflowState, WorkflowStatus
+from wf.model import HistoryEvent, ListFilter, NotFoundError, PendingItem, WorkflowState, WorkflowStatus
 
 IF_EXISTS_CHOICES = ("return", "error", "replace")
 
@@ -86,6 +86,10 @@ class Backend(Protocol):
         """Newest first; streams, so a million rows cost flat memory."""
 
     def history(self, instance_id: str) -> builtins.list[HistoryEvent]: ...
+
+    def pending(self, instance_id: str) -> list[PendingItem] | None:
+        """What a live instance waits for (events, timers, activities, children, its start, a
+        suspension) and events that wait unconsumed; None when the engine cannot say."""
 
     def purge_many(
         self,

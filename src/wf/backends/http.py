@@ -45,6 +45,7 @@ from wf.model import (
     InvalidStateError,
     ListFilter,
     NotFoundError,
+    PendingItem,
     UnsupportedError,
     WfError,
     WorkflowState,
@@ -80,6 +81,7 @@ EXT_TERMINATE_OUTPUT = "terminateOutput"
 EXT_TERMINATE_RECURSIVE = "terminateRecursive"
 EXT_APP_ID = "appID"
 EXT_FETCH_PAYLOADS = "fetchPayloads"
+EXT_PENDING = "pending"
 
 NOT_FOUND_CODE = "ERR_INSTANCE_ID_NOT_FOUND"
 RETRY_STATUSES = frozenset({502, 503, 504})
@@ -517,6 +519,20 @@ class HttpBackend:
         body = self._json(response, default={})
         events = body.get("events") or [] if isinstance(body, dict) else []
         return [history_event_from_dict(e) for e in events if isinstance(e, dict)]
+
+    def pending(self, instance_id: str) -> list[PendingItem] | None:
+        """wf serve's GET .../{id}/pending; None from a Dapr sidecar, whose API cannot say."""
+        validate_instance_id(instance_id)
+        if not self._has(EXT_PENDING):
+            return None
+        response = self._wf_call("GET", f"{_seg(instance_id)}/pending", params=self._app_params(), read=True,
+                                 instance_id=instance_id)
+        assert response is not None
+        body = self._json(response, default={})
+        items = body.get("pending") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            return None
+        return [PendingItem.from_dict(d) for d in items if isinstance(d, dict) and isinstance(d.get("kind"), str)]
 
     def purge_many(self, flt: ListFilter, *, force: bool = False, dry_run: bool = False,
                    progress: Callable[[int], None] | None = None) -> int:

@@ -21,6 +21,7 @@ from wf.model import (
     InvalidArgumentError,
     ListFilter,
     NotFoundError,
+    PendingItem,
     WorkflowState,
     WorkflowStatus,
     utc_from_ts,
@@ -167,6 +168,17 @@ class LocalBackend:
         rows = rows[:limit]
         nxt = _encode_cursor(rows[-1].created_at, rows[-1].iid) if more and rows else None
         return [state_from_row(r) for r in rows], nxt
+
+    def pending(self, instance_id: str) -> builtins.list[PendingItem] | None:
+        """What the instance waits for (engine/pending.py); NotFoundError when there is none."""
+        import time
+
+        from wf.engine import pending
+
+        row = self._row(instance_id, payloads=False)
+        if row is None:
+            raise NotFoundError(f"no workflow instance {instance_id!r} in app {self.app_id!r}")
+        return pending.for_instance(self.store(), row, time.time())
 
     def history(self, instance_id: str) -> builtins.list[HistoryEvent]:
         row = self._row(instance_id, payloads=False)

@@ -44,8 +44,40 @@ def raise_event_cmd(g: Globals, target: str, event: str | None, input_: str | No
     if not event or not event.strip():
         raise InvalidArgumentError("the event name is empty; use ID/EVENT, e.g. order-7/approval_decision")
     data = read_payload(input_, "event data")
+    hint = _unexpected_event_note(g, instance_id, event)
     g.backend().raise_event(instance_id, event, data)
+    if hint:
+        g.out.note(hint)
     g.out.message(f"Raised event {event} on {instance_id}")
+
+
+def _unexpected_event_note(g: Globals, instance_id: str, event: str) -> str | None:
+    """A note when the instance is not waiting for this event (a typo, most often). The event is
+    delivered anyway: an event raised early is kept until the workflow waits for it."""
+    from wf.model import WfError
+
+    try:
+        pending = g.backend().pending(instance_id)
+    except WfError:
+        return None  # the raise itself reports a missing instance
+    if pending is None:
+        return None
+    waits = [i.name for i in pending if i.kind == "event" and i.name]
+    if any(event.lower() == w.lower() for w in waits):
+        return None
+    if not waits:
+        return (f"note: {instance_id} is not waiting for any event now; {event!r} is kept until the "
+                "workflow waits for it")
+    import difflib
+
+    close = difflib.get_close_matches(event.lower(), [w.lower() for w in waits], n=1, cutoff=0.6)
+    names = ", ".join(repr(w) for w in waits)
+    suggestion = ""
+    if close:
+        match = next(w for w in waits if w.lower() == close[0])
+        suggestion = f"; did you mean {match}?"
+    return (f"note: {instance_id} is not waiting for {event!r} (it waits for {names}){suggestion} "
+            "The event is delivered and kept until a wait for it")
 
 
 @click.command("suspend")

@@ -16,7 +16,10 @@ from wf.model import ListFilter, WorkflowStatus
 @click.option("--show-output", is_flag=True, help="Include the output in the card.")
 @pass_globals
 def get_cmd(g: Globals, instance_id: str, fmt: str, show_input: bool, show_output: bool) -> None:
-    """Show the state of one instance.
+    """Show the state of one instance, and what it waits for: external events, timers,
+    activities (attempt, worker), child workflows, its start time, a suspension; events that
+    arrived and wait unconsumed; a warning when no live worker can run it. In -o json/yaml
+    these are the `pending` list (null when the engine cannot say, as a Dapr sidecar's HTTP API).
 
     \b
     Examples:
@@ -24,8 +27,10 @@ def get_cmd(g: Globals, instance_id: str, fmt: str, show_input: bool, show_outpu
       wf get order-7 -o json | jq -r .runtime_status
     """
     fmt = fmt.lower()
+    backend = g.backend()
     state = require_state(g, instance_id, fetch_payloads=True)
-    g.out.state(state, fmt, show_input=show_input, show_output=show_output)
+    pending = [] if state.runtime_status.is_terminal else backend.pending(instance_id)
+    g.out.state(state, fmt, show_input=show_input, show_output=show_output, pending=pending)
 
 
 @click.command("history")

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from wf.model import HistoryEvent, WorkflowState, WorkflowStatus, rfc3339
+from wf.model import HistoryEvent, PendingItem, WorkflowState, WorkflowStatus, rfc3339
 
 if TYPE_CHECKING:  # rich is imported only when a table is drawn
     from rich.console import Console
@@ -47,6 +47,7 @@ STATUS_STYLES = {
 }
 
 FOLDING_COLUMNS = ("CUSTOM STATUS", "FAILURE MESSAGE", "DETAILS")
+NOT_ASKED: Any = object()  # Renderer.state(pending=...) left out: the card has no "Waiting for"
 DETAILS_WIDTH = 60  # history DETAILS and list FAILURE MESSAGE are cut to this in short/plain output
 
 
@@ -159,10 +160,66 @@ def state_card(state: WorkflowState, wide: bool, show_input: bool, show_output: 
         fields.append(("Failure", f"{fd.error_type}: {fd.message}"))
         if wide and fd.stack_trace:
             fields.append(("Stack trace", fd.stack_trace.rstrip()))
-    if wide or (show_input and state.serialized_input is not None):
-        fields.append(("Input", state.serialized_input if state.serialized_input is not None else ""))
-    if wide or (show_output and state.serialized_output is not None):
-        fields.append(("Output", state.serialized_output if state.serialized_output is not None else ""))
+    if (wide or show_input) and state.serialized_input is not None:
+        fields.append(("Input", state.serialized_input))
+    if (wide or show_output) and state.serialized_output is not None:
+        fields.append(("Output", state.serialized_output))
+    return fields
+
+
+def when(dt: datetime | None, now: datetime) -> str:
+    """An instant with how far it is from now: '2026-05-01T12:00:00.000Z (in 2d23h)' or '(3m ago)'."""
+    if dt is None:
+        return ""
+    secs = (dt - now).total_seconds()
+    rel = f"in {humanize_elapsed(secs)}" if secs >= 0.5 else f"{humanize_elapsed(-secs) if secs < 0 else '0s'} ago"
+    return f"{rfc3339(dt)} ({rel})"
+
+
+def pending_line(item: PendingItem, now: datetime) -> str:
+    k = item.kind
+    if k == "event":
+        return f"event {item.name!r}, since {when(item.since, now)}"
+    if k == "timer":
+        return f"timer, fires {when(item.fire_at, now)}"
+    if k in ("activity", "child") and item.next_retry_at is not None:
+        what = "activity" if k == "activity" else "child workflow"
+        error = f" ({clip(item.error, 80)})" if item.error else ""
+        return f"{what} {item.name!r}, attempt {item.attempt} failed{error}; next retry {when(item.next_retry_at, now)}"
+    if k == "activity":
+        where = f"running on worker {item.worker}" if item.worker else "queued (no worker has taken it)"
+        return f"activity {item.name!r}, attempt {item.attempt or 1}, {where}, since {when(item.since, now)}"
+    if k == "child":
+        return f"child workflow {item.instance_id} ({item.name}), {item.status or 'not found'}"
+    if k == "start":
+        if item.start_at is not None and item.start_at > now:
+            return f"its start time, {when(item.start_at, now)}"
+        return f"a worker to start it (due since {when(item.start_at, now)})"
+    if k == "suspended":
+        reason = f": {item.reason}" if item.reason else ""
+        return f"resume: suspended since {when(item.since, now)}{reason}"
+    if k == "unconsumed_event":
+        return f"event {item.name!r} x{item.count}, first {when(item.since, now)}"
+    return item.message or k
+
+
+def pending_fields(pending: list[PendingItem] | None, state: WorkflowState) -> list[tuple[str, str]]:
+    """The card's "Waiting for" rows: what blocks the instance, events nobody took, a missing worker."""
+    if state.runtime_status.is_terminal:
+        return []
+    if pending is None:
+        return [("Waiting for", "unknown: this engine's API does not say (wf serve and the local engine do)")]
+    now = datetime.now(timezone.utc)
+    fields = []
+    waits = [pending_line(i, now) for i in pending if i.kind not in ("unconsumed_event", "no_worker")]
+    if waits:
+        fields.append(("Waiting for", "\n".join(waits)))
+    unconsumed = [pending_line(i, now) for i in pending if i.kind == "unconsumed_event"]
+    if unconsumed:
+        fields.append(("Not consumed", "\n".join(unconsumed)))
+    for i in pending:
+        if i.kind == "no_worker":
+            fields.append(("Warning", i.message or "no live worker can run it"))
     return fields
 
 
@@ -266,14 +323,19 @@ class Renderer:
 
     # -- one state (get, wait, run --wait)
     def state(self, state: WorkflowState, fmt: str = "short", *, show_input: bool = False,
-              show_output: bool = False) -> None:
-        if fmt == "json":
-            return self.json_value(state.to_dict())
-        if fmt == "yaml":
-            return self.yaml_value(state.to_dict())
+              show_output: bool = False, pending: Any = NOT_ASKED) -> None:
+        """One instance. `pending` (wf get): what it waits for, a list, or None when the engine
+        cannot say; in json/yaml it is the `pending` key (null when unknown)."""
+        if fmt in ("json", "yaml"):
+            d = state.to_dict()
+            if pending is not NOT_ASKED:
+                d["pending"] = None if pending is None else [i.to_dict() for i in pending]
+            return self.json_value(d) if fmt == "json" else self.yaml_value(d)
         if fmt == "ids":
             return self.line(state.instance_id)
         fields = state_card(state, fmt == "wide", show_input, show_output)
+        if pending is not NOT_ASKED:
+            fields.extend(pending_fields(pending, state))
         if self.tty:
             from rich.table import Table
 

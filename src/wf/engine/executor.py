@@ -24,6 +24,7 @@ from typing import Any
 from wf.engine import history as h
 from wf.engine.context import (
     CompletableTask,
+    CompositeTask,
     DaprWorkflowContext,
     RetryableTask,
     RetryPolicy,
@@ -156,6 +157,7 @@ class Execution:
             event_task._set_result(load_payload(buffered.popleft().data))
         else:
             self._waiters.setdefault(key, deque()).append(event_task)
+            event_task.waiting_for = (name, self._now)  # type: ignore[attr-defined]  # for blocked_on()
         if timeout is None or event_task.is_complete:
             return event_task
         seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
@@ -174,6 +176,38 @@ class Execution:
     def set_custom_status(self, value: Any) -> None:
         self._custom_status = dump_payload(value)
         self._custom_changed = True
+
+    def blocked_on(self) -> str | None:
+        """What the workflow now waits for, as compact JSON for the store (None: nothing), so
+        `wf get` can say it without the workflow's code: {"events": [[name, since]], "tasks":
+        [[event_id, attempt]] (activities, timers, children), "retries": [[timer_id, attempts]],
+        "buffered": [[name, count, first_ts]] (events that arrived with no one waiting)}."""
+        if self.done is not None:
+            return None
+        ids = {id(t): seq for seq, t in self._tasks.items()}
+        retry_ids = {id(t): seq for seq, t in self._retry_timers.items()}
+        events: list[list[Any]] = []
+        tasks: list[list[int]] = []
+        retries: list[list[int]] = []
+        stack: list[Task] = [self._awaiting] if self._awaiting is not None else []
+        seen: set[int] = set()
+        while stack:
+            t = stack.pop()
+            if t.is_complete or id(t) in seen:
+                continue
+            seen.add(id(t))
+            if isinstance(t, CompositeTask):
+                stack.extend(reversed(t._tasks))
+            elif hasattr(t, "waiting_for"):
+                events.append(list(t.waiting_for))
+            elif id(t) in ids:
+                tasks.append([ids[id(t)], getattr(t, "attempts", 1)])
+            elif id(t) in retry_ids:
+                retries.append([retry_ids[id(t)], getattr(t, "attempts", 1)])
+        buffered = [[q[0].name, len(q), q[0].ts] for q in self._buffered.values() if q]
+        out = {k: v for k, v in (("events", events), ("tasks", tasks), ("retries", retries),
+                                 ("buffered", buffered)) if v}
+        return dump_payload(out) if out else None
 
     # ---------------------------------------------------------------------- running the generator
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from wf.model import InvalidArgumentError, ListFilter, StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 NEVER = 1e18  # visible_at of a claimed task: hidden until released
 BUSY_TIMEOUT_S = 30.0
 TERMINAL = ("COMPLETED", "FAILED", "TERMINATED", "CANCELED")
@@ -98,6 +98,12 @@ MIGRATIONS: list[str] = [
         heartbeat REAL NOT NULL
     );
     """,
+    # 1 -> 2: what a live instance waits for (written by the worker after each step, read by
+    # `wf get`), and when each worker started (`wf workers`).
+    """
+    ALTER TABLE instances ADD COLUMN waiting TEXT;
+    ALTER TABLE workers ADD COLUMN started_at REAL;
+    """,
 ]
 
 INSTANCE_COLUMNS = (
@@ -151,6 +157,27 @@ class WorkerRow:
     host: str
     pid: int
     heartbeat: float
+
+
+@dataclass(slots=True)
+class LiveWorkerRow:
+    worker_id: str
+    app_id: str
+    host: str
+    pid: int
+    started_at: float | None
+    heartbeat: float
+    activities: int  # activity tasks it holds now
+
+
+@dataclass(slots=True)
+class PendingRows:
+    """What `wf get` needs to say what one instance waits for (engine/pending.py reads it)."""
+
+    waiting: str | None  # the worker's JSON (Execution.blocked_on)
+    history: list[str]
+    tasks: list[tuple[int, str, float, str | None]]  # (task_id, name, visible_at, owner)
+    inbox: list[tuple[str, float, str]]  # (kind, visible_at, event JSON) of events and the start
 
 
 def _chunks(seq: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
@@ -355,7 +382,7 @@ class Store:
         self.conn.executemany(
             "UPDATE instances SET status = ?, output = ?, completed_at = ?, updated_at = ?, failure = ?, "
             "custom_status = CASE WHEN ? THEN ? ELSE custom_status END, ready_at = NULL, owner = NULL, "
-            "version = version + 1 WHERE iid = ?",
+            "waiting = NULL, version = version + 1 WHERE iid = ?",
             rows,
         )
 
@@ -477,6 +504,36 @@ class Store:
             out.extend(r[0] for r in rows)
         return out
 
+    def pending_rows(self, iid: int) -> PendingRows:
+        """One read transaction: the instance's recorded waits, history, tasks and unapplied events."""
+        with self.lock:
+            conn = self.conn
+            conn.execute("BEGIN")
+            try:
+                row = conn.execute("SELECT waiting FROM instances WHERE iid = ?", (iid,)).fetchone()
+                history = [r[0] for r in conn.execute("SELECT event FROM history WHERE iid = ? ORDER BY seq", (iid,))]
+                tasks = conn.execute(
+                    "SELECT task_id, name, visible_at, owner FROM tasks WHERE iid = ? ORDER BY task_id", (iid,)
+                ).fetchall()
+                inbox = conn.execute(
+                    "SELECT kind, visible_at, event FROM inbox WHERE iid = ? AND kind IN ('EventRaised', "
+                    "'ExecutionStarted') ORDER BY id", (iid,)
+                ).fetchall()
+            finally:
+                conn.execute("COMMIT")
+        return PendingRows(row[0] if row else None, history, tasks, inbox)
+
+    def instance_statuses(self, app_id: str, instance_ids: Sequence[str]) -> dict[str, str]:
+        """instance id -> status, for those that exist."""
+        out: dict[str, str] = {}
+        for chunk in _chunks(list(instance_ids)):
+            with self.lock:
+                rows = self.conn.execute(
+                    f"SELECT instance_id, status FROM instances WHERE app_id = ? AND instance_id IN "
+                    f"({_marks(len(chunk))})", (app_id, *chunk))
+                out.update(dict(rows.fetchall()))
+        return out
+
     # ------------------------------------------------------------------------------ history
 
     def load_history(self, iid: int) -> list[str]:
@@ -539,13 +596,13 @@ class Store:
                 out.setdefault(iid, []).append((mid, event))
         return out
 
-    def update_running(self, rows: Sequence[tuple[float, int, str | None, int]]) -> None:
+    def update_running(self, rows: Sequence[tuple[float, int, str | None, str | None, int]]) -> None:
         """After a step of instances still running: rows of (now, custom status changed, custom
-        status, iid). Bumps the version and recomputes ready_at from the inbox."""
+        status, what it waits for (JSON), iid). Bumps the version and recomputes ready_at from the inbox."""
         if rows:
             self.conn.executemany(
                 "UPDATE instances SET status = 'RUNNING', updated_at = ?, version = version + 1, "
-                "custom_status = CASE WHEN ? THEN ? ELSE custom_status END, "
+                "custom_status = CASE WHEN ? THEN ? ELSE custom_status END, waiting = ?, "
                 "ready_at = (SELECT MIN(visible_at) FROM inbox WHERE inbox.iid = instances.iid) WHERE iid = ?",
                 rows,
             )
@@ -658,13 +715,29 @@ class Store:
 
     def heartbeat(self, worker_id: str, app_id: str, host: str, pid: int, now: float) -> None:
         self.conn.execute(
-            "INSERT INTO workers (worker_id, app_id, host, pid, heartbeat) VALUES (?, ?, ?, ?, ?) "
+            "INSERT INTO workers (worker_id, app_id, host, pid, heartbeat, started_at) VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (worker_id) DO UPDATE SET heartbeat = excluded.heartbeat",
-            (worker_id, app_id, host, pid, now),
+            (worker_id, app_id, host, pid, now, now),
         )
 
     def workers(self) -> list[WorkerRow]:
         return [WorkerRow(*r) for r in self.conn.execute("SELECT worker_id, host, pid, heartbeat FROM workers")]
+
+    def live_workers(self, app_id: str | None, since: float) -> list[LiveWorkerRow]:
+        """Workers whose heartbeat is newer than `since` (of one app, or all), with the number of
+        activities each holds, oldest first."""
+        where, params = ("heartbeat >= ?", [since])
+        if app_id is not None:
+            where += " AND app_id = ?"
+            params.append(app_id)
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT worker_id, app_id, host, pid, started_at, heartbeat, "
+                "(SELECT COUNT(*) FROM tasks WHERE tasks.owner = workers.worker_id) "
+                f"FROM workers WHERE {where} ORDER BY started_at, worker_id",
+                params,
+            ).fetchall()
+        return [LiveWorkerRow(*r) for r in rows]
 
     def release_worker(self, worker_id: str, now: float) -> None:
         """Give back everything a worker holds: its instances and its unfinished tasks."""

@@ -61,7 +61,7 @@ class _Batch:
     consumed: list[int] = field(default_factory=list)
     tasks: list[tuple[str, int, str, int, str, str | None, float]] = field(default_factory=list)
     messages: list[tuple[int, str, float, str]] = field(default_factory=list)
-    running: list[tuple[float, int, str | None, int]] = field(default_factory=list)
+    running: list[tuple[float, int, str | None, str | None, int]] = field(default_factory=list)
     ended: list[tuple[InstanceRow, Step, Execution | None]] = field(default_factory=list)
     finished: list[tuple[Any, ...]] = field(default_factory=list)
 
@@ -399,7 +399,8 @@ class Worker:
         if ended:
             batch.ended.append((row, step, ex))
             return
-        batch.running.append((now, int(step.custom_status_changed), step.custom_status, row.iid))
+        waiting = ex.blocked_on() if ex is not None else None
+        batch.running.append((now, int(step.custom_status_changed), step.custom_status, waiting, row.iid))
         if ex is not None:
             self._cache[row.iid] = (ex, row.version + 1)
             self._cache.move_to_end(row.iid)
@@ -432,7 +433,7 @@ class Worker:
         store.add_messages((row.iid, e.type, now, e.to_json()) for e in step.carryover)
         fields: dict[str, Any] = {"custom_status": step.custom_status} if step.custom_status_changed else {}
         store.update_instance(row.iid, status="RUNNING", input=step.new_input, output=None, updated_at=now,
-                              bump_version=True, **fields)
+                              waiting=None, bump_version=True, **fields)
         store.refresh_ready(row.iid)
 
     # ------------------------------------------------------------------------------ activities

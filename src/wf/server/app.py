@@ -14,6 +14,7 @@ wf's extensions, under the same prefixes:
     GET  /workflows/dapr?status=&name=&createdAfter=&createdBefore=&limit=&continuationToken=
                                                          200 {"instances": [...], "continuationToken"}
     GET  /workflows/dapr/{id}/history                    200 {"instanceID", "events": [...]}
+    GET  /workflows/dapr/{id}/pending                    200 {"instanceID", "pending": [...]}
     POST /workflows/dapr/purge   body: {"status", "name", "createdAfter", "createdBefore",
                                         "completedBefore" | "olderThan", "force", "dryRun"}
                                                          200 {"deletedInstanceCount"} / {"matchingInstanceCount"}
@@ -56,6 +57,7 @@ from wf.backends.http import (
     EXT_HISTORY,
     EXT_IF_EXISTS,
     EXT_LIST,
+    EXT_PENDING,
     EXT_START_TIME,
     EXT_TERMINATE_OUTPUT,
     EXT_TERMINATE_RECURSIVE,
@@ -93,7 +95,7 @@ DEFAULT_LIST_PAGE = 100
 PREFIXES = ("/v1.0", "/v1.0-beta1")
 COMPONENT = "dapr"
 EXTENSIONS = (EXT_LIST, EXT_HISTORY, EXT_BULK_PURGE, EXT_START_TIME, EXT_IF_EXISTS, EXT_TERMINATE_OUTPUT,
-              EXT_TERMINATE_RECURSIVE, EXT_APP_ID, EXT_FETCH_PAYLOADS)
+              EXT_TERMINATE_RECURSIVE, EXT_APP_ID, EXT_FETCH_PAYLOADS, EXT_PENDING)
 APP_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 OPEN_PATHS = frozenset({"/healthz", "/v1.0/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect"})
 PURGE_KEYS = frozenset({"status", "name", "createdAfter", "createdBefore", "completedBefore", "olderThan",
@@ -608,6 +610,15 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
             backend = await _run(backends.get, appID)
             events = await _run(backend.history, instance_id)
             return {"instanceID": instance_id, "events": [e.to_dict() for e in events]}
+
+        @app.get(f"{base}/{{instance_id}}/pending", tags=tags, include_in_schema=in_schema,
+                 summary="What a live instance waits for (wf extension)")
+        async def pending(component: str, instance_id: str, appID: str | None = Query(None)) -> dict[str, Any]:
+            _check_component(component)
+            _check_id(instance_id)
+            backend = await _run(backends.get, appID)
+            items = await _run(backend.pending, instance_id)
+            return {"instanceID": instance_id, "pending": [i.to_dict() for i in items or []]}
 
         @app.post(f"{base}/{{instance_id}}/raiseEvent/{{event_name}}", status_code=202, tags=tags,
                   include_in_schema=in_schema, summary="Raise an event (body: the data JSON)", openapi_extra=raw_body)

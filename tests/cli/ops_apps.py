@@ -1,0 +1,48 @@
+"""Workflows that stop and wait, for `wf get`'s "Waiting for" and the operator commands' tests."""
+
+import os
+import time
+from datetime import timedelta
+
+import wf
+
+wfr = wf.WorkflowRuntime()
+
+
+@wfr.activity
+def hold(ctx, path):
+    """Runs until the file `path` exists (at most 60 s): a test catches it in flight."""
+    deadline = time.monotonic() + 60
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return "released"
+
+
+@wfr.activity
+def always_fails(ctx, _):
+    raise RuntimeError("card declined")
+
+
+@wfr.workflow
+def approval(ctx, _):
+    """Waits for approval_decision, at most three days."""
+    decision = ctx.wait_for_external_event("approval_decision")
+    timeout = ctx.create_timer(timedelta(days=3))
+    winner = yield wf.when_any([decision, timeout])
+    return "timeout" if winner == timeout else decision.get_result()
+
+
+@wfr.workflow
+def holder(ctx, path):
+    return (yield ctx.call_activity(hold, input=path))
+
+
+@wfr.workflow
+def retrier(ctx, _):
+    policy = wf.RetryPolicy(first_retry_interval=timedelta(hours=1), max_number_of_attempts=3)
+    yield ctx.call_activity(always_fails, retry_policy=policy)
+
+
+@wfr.workflow
+def parent_of_approval(ctx, _):
+    return (yield ctx.call_child_workflow(approval, instance_id=f"{ctx.instance_id}-kid"))
