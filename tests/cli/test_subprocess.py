@@ -158,7 +158,7 @@ def test_run_app_in_subprocess(db):
 
 def test_delayed_start_ls_and_history_against_worker(db, worker_proc):
     worker_proc()
-    r = run_wf(db, "run", "doubler", "-i", "s-late", "-x", "4", "-s", "300ms")
+    r = run_wf(db, "run", "doubler", "-i", "s-late", "-x", "4", "-s", "2s")  # room for a slow start-up under load
     assert r.returncode == 0
     assert status(db, "s-late") == "PENDING"
     r = run_wf(db, "wait", "s-late", "--timeout", "20s", "-q")

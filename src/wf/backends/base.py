@@ -87,7 +87,7 @@ class Backend(Protocol):
 
     def history(self, instance_id: str) -> builtins.list[HistoryEvent]: ...
 
-    def pending(self, instance_id: str) -> list[PendingItem] | None:
+    def pending(self, instance_id: str) -> builtins.list[PendingItem] | None:
         """What a live instance waits for (events, timers, activities, children, its start, a
         suspension) and events that wait unconsumed; None when the engine cannot say."""
 

@@ -520,7 +520,7 @@ class HttpBackend:
         events = body.get("events") or [] if isinstance(body, dict) else []
         return [history_event_from_dict(e) for e in events if isinstance(e, dict)]
 
-    def pending(self, instance_id: str) -> list[PendingItem] | None:
+    def pending(self, instance_id: str) -> builtins.list[PendingItem] | None:
         """wf serve's GET .../{id}/pending; None from a Dapr sidecar, whose API cannot say."""
         validate_instance_id(instance_id)
         if not self._has(EXT_PENDING):

@@ -6,7 +6,7 @@ import click
 
 from wf.cli.common import Globals, instance_id_argument, not_found, output_option, pass_globals, require_state
 from wf.cli.output import HISTORY_FORMATS, LIST_FORMATS, STATE_FORMATS
-from wf.model import ListFilter, WorkflowStatus
+from wf.model import ListFilter, PendingItem, WorkflowStatus
 
 
 @click.command("get")
@@ -29,7 +29,7 @@ def get_cmd(g: Globals, instance_id: str, fmt: str, show_input: bool, show_outpu
     fmt = fmt.lower()
     backend = g.backend()
     state = require_state(g, instance_id, fetch_payloads=True)
-    pending = [] if state.runtime_status.is_terminal else backend.pending(instance_id)
+    pending: list[PendingItem] | None = [] if state.runtime_status.is_terminal else backend.pending(instance_id)
     g.out.state(state, fmt, show_input=show_input, show_output=show_output, pending=pending)
 
 

@@ -726,7 +726,8 @@ class Store:
     def live_workers(self, app_id: str | None, since: float) -> list[LiveWorkerRow]:
         """Workers whose heartbeat is newer than `since` (of one app, or all), with the number of
         activities each holds, oldest first."""
-        where, params = ("heartbeat >= ?", [since])
+        where = "heartbeat >= ?"
+        params: list[Any] = [since]
         if app_id is not None:
             where += " AND app_id = ?"
             params.append(app_id)
