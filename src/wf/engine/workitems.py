@@ -486,7 +486,7 @@ class Hub:
                                      row.iid)])
             control.notify_parent(store, row, turn.status or "FAILED", turn.output, turn.failure, now)
         else:
-            store.update_running([(now, custom_set, turn.custom_status, row.iid)])
+            store.update_running([(now, custom_set, turn.custom_status, None, row.iid)])  # waits: from history
         store.release_instances(self.worker_id, [row.iid])
 
     def _schedule(self, store: Store, now: float, row: InstanceRow, e: Event, ended: bool) -> None:
