@@ -31,3 +31,18 @@ def test_missing_dapr_package_is_one_clear_error():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "StubsUnavailable the gRPC engine needs the 'dapr' extra: pip install 'wf[dapr]'"
+
+
+def test_the_stubs_load_without_the_sdk_and_the_sdk_still_imports_after():
+    # Importing the stubs must not run dapr.ext.workflow's __init__ (the whole SDK, ~150 ms of a
+    # `wf list --url grpc://` budget); a later import of the SDK then works and shares the modules.
+    code = (
+        "import sys\n"
+        "import wf.protocol.stubs as s\n"
+        "print('aiohttp' in sys.modules, 'dapr.ext.workflow' in sys.modules)\n"
+        "import dapr.ext.workflow as w\n"
+        "from dapr.ext.workflow._durabletask.internal import orchestrator_service_pb2 as o\n"
+        "print(o is s.service, hasattr(w, 'DaprWorkflowClient'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False", "True", "True"]

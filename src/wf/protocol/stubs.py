@@ -21,7 +21,37 @@ class StubsUnavailable(ImportError):
     """grpcio, protobuf or the Dapr package is not installed."""
 
 
+_PACKAGES = ("dapr.ext.workflow", "dapr.ext.workflow._durabletask", "dapr.ext.workflow._durabletask.internal")
+
+
+def _skip_sdk_init() -> list[str]:
+    """Stand-in package modules, so importing the generated modules does not run
+    ``dapr.ext.workflow/__init__`` (the whole SDK: aiohttp, the Dapr clients; ~150 ms of a
+    `wf list --url grpc://...` budget). Returns the names to drop again once the stubs are loaded:
+    a later ``import dapr.ext.workflow`` then runs for real and finds the same stub modules."""
+    import importlib.util
+    import sys
+    import types
+
+    if _PACKAGES[0] in sys.modules:
+        return []
+    spec = importlib.util.find_spec(_PACKAGES[0])
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    root = list(spec.submodule_search_locations)[0]
+    added = []
+    for name, sub in zip(_PACKAGES, ("", "/_durabletask", "/_durabletask/internal"), strict=True):
+        if name not in sys.modules:
+            shell = types.ModuleType(name)
+            shell.__path__ = [root + sub]
+            sys.modules[name] = shell
+            added.append(name)
+    return added
+
+
+_shells: list[str] = []
 try:
+    _shells = _skip_sdk_init()
     from dapr.ext.workflow._durabletask.internal import (
         history_events_pb2 as history,
         orchestration_pb2 as orchestration,
@@ -31,5 +61,10 @@ try:
     )
 except ImportError as exc:  # grpcio, protobuf or dapr missing
     raise StubsUnavailable(EXTRA_HINT) from exc
+finally:
+    import sys as _sys
+
+    for _name in _shells:
+        _sys.modules.pop(_name, None)
 
 __all__ = ["EXTRA_HINT", "StubsUnavailable", "actions", "history", "orchestration", "service", "service_grpc"]
