@@ -20,7 +20,7 @@ except SystemExit:
 sys.stderr.write("\nMODULES " + json.dumps(sorted(sys.modules)) + "\n")
 """
 
-FORBIDDEN = ("httpx", "rich", "yaml", "wf.engine.worker", "wf.engine.runtime", "wf.engine.executor", "wf.client",
+FORBIDDEN = ("httpx", "grpc", "google.protobuf", "dapr", "rich", "yaml", "wf.engine.worker", "wf.engine.runtime", "wf.engine.executor", "wf.client",
              "wf.server", "fastapi", "uvicorn", "asyncio")
 
 

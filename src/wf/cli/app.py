@@ -82,7 +82,7 @@ class WfGroup(click.Group):
 
 @click.group(cls=WfGroup, context_settings=CONTEXT_SETTINGS)
 @click.option("--db", metavar="PATH", help="SQLite store of the local engine [env WF_DB; default ~/.local/share/wf/wf.db].")
-@click.option("--url", metavar="URL", help="Use a remote engine over HTTP (a Dapr sidecar or wf serve) [env WF_URL].")
+@click.option("--url", metavar="URL", help="Use a remote engine: http://HOST:PORT (a Dapr sidecar's or wf serve's HTTP API) or grpc://HOST:PORT (grpcs:// with TLS; their gRPC workflow API) [env WF_URL].")
 @click.option("--token", metavar="TOKEN", help="API token for --url [env WF_API_TOKEN, else DAPR_API_TOKEN].")
 @click.option("-a", "--app-id", metavar="APP", help="App id the instances belong to [env WF_APP_ID; default 'default'].")
 @click.option("--profile", metavar="NAME", help="Config profile to read settings from [env WF_PROFILE].")
@@ -92,7 +92,7 @@ class WfGroup(click.Group):
 def cli(ctx: click.Context, db: str | None, url: str | None, token: str | None, app_id: str | None,
         profile: str | None, no_color: bool) -> None:
     """Run and operate durable workflows: on the bundled local engine (one SQLite file) or on a
-    Dapr sidecar / `wf serve` over HTTP.
+    Dapr sidecar / `wf serve` over HTTP or gRPC.
 
     \b
     Examples:
