@@ -20,8 +20,8 @@ except SystemExit:
 sys.stderr.write("\nMODULES " + json.dumps(sorted(sys.modules)) + "\n")
 """
 
-FORBIDDEN = ("httpx", "grpc", "google.protobuf", "dapr", "rich", "yaml", "wf.engine.worker", "wf.engine.runtime", "wf.engine.executor", "wf.client",
-             "wf.server", "fastapi", "uvicorn", "asyncio")
+FORBIDDEN = ("httpx", "grpc", "google.protobuf", "dapr", "rich", "yaml", "wf.engine.worker", "wf.engine.runtime",
+             "wf.engine.executor", "wf.client", "wf.server", "fastapi", "uvicorn", "asyncio")
 
 
 def imported(db: str, *args: str) -> set[str]:
