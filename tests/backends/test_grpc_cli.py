@@ -189,5 +189,6 @@ def test_grpc_commands_import_neither_httpx_nor_the_dapr_sdk(sidecar):
         assert json.loads(r.stdout) and "grpc" in r.stderr
         mods = set(json.loads(r.stderr.split("MODULES ")[-1]))
         bad = sorted(m for m in mods if m.split(".")[0] in ("httpx", "rich", "aiohttp", "fastapi")
-                     or m.startswith(("dapr.clients", "dapr.ext.workflow.dapr_workflow_client", "wf.engine")))
+                     or m.startswith(("dapr.clients", "dapr.ext.workflow.dapr_workflow_client", "wf.engine.store",
+                                      "wf.engine.worker", "wf.server", "sqlite3")))
         assert bad == [], f"wf {' '.join(args)} over gRPC imported {bad}"
