@@ -40,7 +40,7 @@ from wf.protocol.stubs import service as pb  # first: without the extra, StubsUn
 from wf.protocol.stubs import service_grpc  # isort: skip
 
 import grpc  # noqa: E402
-from google.protobuf import timestamp_pb2, wrappers_pb2  # type: ignore[import-untyped]  # noqa: E402
+from google.protobuf import timestamp_pb2, wrappers_pb2  # noqa: E402
 
 from wf import __version__
 from wf.backends.base import IF_EXISTS_CHOICES, Capabilities, wait_for_state
