@@ -456,6 +456,11 @@ class GrpcBackend:
             raise WfError(f"could not read {len(failures)} instance{'s' if len(failures) != 1 else ''} "
                           f"(first: {failures[0]})")
 
+    def pending(self, instance_id: str) -> None:
+        """None: Dapr's gRPC API cannot say what an instance waits for (wf get shows no "Waiting for")."""
+        validate_instance_id(instance_id)
+        return None
+
     def wait(self, instance_id: str, *, until: str = "completion", timeout: float | None = None,
              fetch_payloads: bool = True) -> WorkflowState:
         """Poll GetInstance with backoff (50 ms growing to 1 s) until started / finished, or the timeout."""
