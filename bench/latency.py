@@ -1,15 +1,17 @@
 """4. Latency: schedule to completed for a one-activity workflow on an idle runtime, in the same
-process and from a second process (the worker runs in a subprocess)."""
+process and from a second process (the worker runs in a subprocess); and the same on Temporal's dev
+server (temporal_peer.py, its worker in the client's process) in the same run, when installed."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from common import fresh_db, percentile, report
+from common import conditions, fresh_db, peer_versions, percentile, report
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 300
 HERE = Path(__file__).resolve().parent
@@ -46,7 +48,21 @@ if __name__ == "__main__":
         other = measure(client, N)
     finally:
         worker.kill()
+    temporal = None
+    try:
+        import temporalio  # noqa: F401
+
+        out = subprocess.run([sys.executable, str(HERE / "temporal_peer.py"), "latency", str(min(N, 200))],
+                             capture_output=True, text=True, timeout=900, cwd=HERE)
+        lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+        temporal = json.loads(lines[-1]) if lines else None
+    except ImportError:
+        pass
+    p50 = percentile(same, 50)
     report("latency", runs=N, same_process_p50_ms=round(percentile(same, 50), 2),
            same_process_p99_ms=round(percentile(same, 99), 2), second_process_p50_ms=round(percentile(other, 50), 2),
            second_process_p99_ms=round(percentile(other, 99), 2),
-           targets={"same_process_p50_ms": 10, "second_process_p50_ms": 50})
+           temporal_p50_ms=temporal and round(temporal["p50_ms"], 1), temporal_p99_ms=temporal and round(temporal["p99_ms"], 1),
+           temporal_p50_over_wf=temporal and round(temporal["p50_ms"] / p50, 1),
+           peers=peer_versions(), conditions=conditions(),
+           targets={"same_process_p50_ms": 2, "second_process_p50_ms": 50})
