@@ -10,10 +10,8 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from wf.backends.base import Capabilities, wait_for_state
-from wf.engine import control, signals
-from wf.engine.history import Event
 from wf.engine.store import InstanceRow, Store
 from wf.model import (
     FailureDetails,
@@ -26,6 +24,12 @@ from wf.model import (
     WorkflowStatus,
     utc_from_ts,
 )
+
+if TYPE_CHECKING:
+    from wf.backends.base import Capabilities
+
+# The engine's write paths (wf.engine.control), history decoding and the wait loop are imported by
+# the methods that use them: `wf get` and `wf list` load the store and nothing else of the engine.
 
 
 def _encode_cursor(created_at: float, iid: int) -> str:
@@ -97,38 +101,56 @@ class LocalBackend:
             self._store = None
 
     def capabilities(self) -> Capabilities:
+        from wf.backends.base import Capabilities
+
         return Capabilities(engine="local")
 
     # ------------------------------------------------------------------------------ writes
 
     def start(self, name: str, *, input: str | None = None, instance_id: str | None = None,
               start_at: datetime | None = None, if_exists: str = "return") -> str:
+        from wf.engine import control
+
         return control.schedule(self.store(), self.app_id, name, input=input, instance_id=instance_id,
                                 start_at=start_at, if_exists=if_exists)
 
     def raise_event(self, instance_id: str, event_name: str, data: str | None = None) -> None:
+        from wf.engine import control
+
         control.raise_event(self._existing(instance_id), self.app_id, instance_id, event_name, data)
 
     def suspend(self, instance_id: str, reason: str | None = None) -> None:
+        from wf.engine import control
+
         control.suspend(self._existing(instance_id), self.app_id, instance_id, reason)
 
     def resume(self, instance_id: str, reason: str | None = None) -> None:
+        from wf.engine import control
+
         control.resume(self._existing(instance_id), self.app_id, instance_id, reason)
 
     def terminate(self, instance_id: str, output: str | None = None, recursive: bool = True) -> None:
+        from wf.engine import control
+
         control.terminate(self._existing(instance_id), self.app_id, instance_id, output, recursive)
 
     def purge(self, instance_id: str, *, recursive: bool = True, force: bool = False) -> int:
+        from wf.engine import control
+
         return control.purge(self._existing(instance_id), self.app_id, instance_id, recursive=recursive, force=force)
 
     def purge_many(self, flt: ListFilter, *, force: bool = False, dry_run: bool = False,
                    progress: Callable[[int], None] | None = None) -> int:
+        from wf.engine import control
+
         store = self._open(create=False)
         if store is None:
             return 0
         return control.purge_many(store, self.app_id, flt, force=force, dry_run=dry_run, progress=progress)
 
     def count(self, flt: ListFilter, *, force: bool = False) -> int:
+        from wf.engine import control
+
         store = self._open(create=False)
         return 0 if store is None else control.count_purgeable(store, self.app_id, flt, force=force)
 
@@ -184,11 +206,16 @@ class LocalBackend:
         row = self._row(instance_id, payloads=False)
         if row is None:
             raise NotFoundError(f"no workflow instance {instance_id!r} in app {self.app_id!r}")
+        from wf.engine.history import Event
+
         return [Event.from_json(text).to_history_event() for text in self.store().load_history(row.iid)]
 
     def wait(self, instance_id: str, *, until: str = "completion", timeout: float | None = None,
              fetch_payloads: bool = True) -> WorkflowState:
         """Poll the store; a worker in this process wakes the wait at once, another within ~10 ms."""
+        from wf.backends.base import wait_for_state
+        from wf.engine import signals
+
         return wait_for_state(lambda: self.get(instance_id, fetch_payloads=fetch_payloads), instance_id,
                               self.app_id, until=until, timeout=timeout, pause=signals.wait_for_change,
                               first=0.002, factor=2, cap=0.01)
