@@ -84,7 +84,7 @@ GET_JSON_ALLOWED = {
     "wf", "wf.cli", "wf.cli.app", "wf.cli.common", "wf.cli.errors", "wf.cli.inspect", "wf.cli.output",
     "wf.model", "wf.settings", "wf.backends", "wf.backends.base", "wf.backends.local",
     "wf.engine", "wf.engine.store",
-    "wf.engine.pending",  # what a live instance waits for (read only when it is not finished)
+    "wf.engine.pending", "wf.engine.history",  # what a live instance waits for (not for a finished one)
     "json", "json.decoder", "json.encoder", "json.scanner", "_json",
     "sqlite3", "sqlite3.dbapi2", "_sqlite3",
     "dataclasses", "copy",
