@@ -19,6 +19,7 @@ from serve_testing import serve  # noqa: F401 - fixture
 pytestmark = pytest.mark.timeout(120)
 TOKEN = "api-Token-77c2"
 H = {"dapr-api-token": TOKEN}
+HJ = {**H, "Content-Type": "application/json"}
 P = "/v1.0/workflows/dapr"
 
 # (id, method, path, body, headers, allowed statuses, error code or None)
@@ -26,12 +27,12 @@ ROWS = [
     ("unknown-instance", "GET", f"{P}/ghost", None, H, (404,), "ERR_INSTANCE_ID_NOT_FOUND"),
     ("unknown-history", "GET", f"{P}/ghost/history", None, H, (404,), "ERR_INSTANCE_ID_NOT_FOUND"),
     ("invalid-id", "GET", f"{P}/bad%20id", None, H, (400,), "ERR_INSTANCE_ID_INVALID"),
-    ("over-long-id", "POST", f"{P}/collector/start?instanceID={'x' * 65}", b"0", H, (400,), "ERR_INSTANCE_ID_INVALID"),
-    ("bad-json-input", "POST", f"{P}/collector/start?instanceID=j1", b"{not json", H, (400,), "ERR_MALFORMED_REQUEST"),
-    ("nan-input", "POST", f"{P}/collector/start?instanceID=j2", b"NaN", H, (400,), "ERR_MALFORMED_REQUEST"),
-    ("bad-json-event", "POST", f"{P}/live/raiseEvent/poke", b"[1,", H, (400,), "ERR_MALFORMED_REQUEST"),
-    ("event-unknown-instance", "POST", f"{P}/ghost/raiseEvent/poke", b"1", H, (404,), "ERR_INSTANCE_ID_NOT_FOUND"),
-    ("event-finished", "POST", f"{P}/done/raiseEvent/poke", b"1", H, (400, 409), None),
+    ("over-long-id", "POST", f"{P}/collector/start?instanceID={'x' * 65}", b"0", HJ, (400,), "ERR_INSTANCE_ID_INVALID"),
+    ("bad-json-input", "POST", f"{P}/collector/start?instanceID=j1", b"{not json", HJ, (400,), "ERR_MALFORMED_REQUEST"),
+    ("nan-input", "POST", f"{P}/collector/start?instanceID=j2", b"NaN", HJ, (400,), "ERR_MALFORMED_REQUEST"),
+    ("bad-json-event", "POST", f"{P}/live/raiseEvent/poke", b"[1,", HJ, (400,), "ERR_MALFORMED_REQUEST"),
+    ("event-unknown-instance", "POST", f"{P}/ghost/raiseEvent/poke", b"1", HJ, (404,), "ERR_INSTANCE_ID_NOT_FOUND"),
+    ("event-finished", "POST", f"{P}/done/raiseEvent/poke", b"1", HJ, (400, 409), None),
     ("suspend-finished", "POST", f"{P}/done/pause", None, H, (400, 409), None),
     ("resume-unknown", "POST", f"{P}/ghost/resume", None, H, (404,), "ERR_INSTANCE_ID_NOT_FOUND"),
     ("terminate-unknown", "POST", f"{P}/ghost/terminate", None, H, (404,), "ERR_INSTANCE_ID_NOT_FOUND"),
@@ -39,12 +40,19 @@ ROWS = [
     ("list-bad-status", "GET", f"{P}?status=DONE", None, H, (400,), "ERR_MALFORMED_REQUEST"),
     ("list-bad-limit", "GET", f"{P}?limit=-3", None, H, (400,), None),
     ("list-bad-token", "GET", f"{P}?continuationToken=%00garbage", None, H, (400,), None),
-    ("bulk-purge-bad-body", "POST", f"{P}/purge", b"{oops", H, (400,), "ERR_MALFORMED_REQUEST"),
+    ("bulk-purge-bad-body", "POST", f"{P}/purge", b"{oops", HJ, (400,), "ERR_MALFORMED_REQUEST"),
+    ("text-plain-body", "POST", f"{P}/collector/start?instanceID=tp", b"1", {**H, "Content-Type": "text/plain"},
+     (415,), "ERR_UNSUPPORTED_MEDIA_TYPE"),
+    ("form-body", "POST", f"{P}/live/terminate", b"a=1", {**H, "Content-Type": "application/x-www-form-urlencoded"},
+     (415,), "ERR_UNSUPPORTED_MEDIA_TYPE"),
+    ("foreign-origin", "POST", f"{P}/live/terminate", None, {**H, "Origin": "http://evil.example"}, (403,),
+     "ERR_FORBIDDEN_ORIGIN"),
+    ("foreign-host", "GET", f"{P}/done", None, {**H, "Host": "evil.example"}, (403,), "ERR_FORBIDDEN_HOST"),
     ("no-token", "GET", f"{P}/done", None, {}, (401,), None),
     ("wrong-token", "GET", f"{P}/done", None, {"dapr-api-token": "nope"}, (401,), None),
     ("unknown-route", "GET", "/v1.0/nothing/here", None, H, (404,), None),
     ("wrong-method", "DELETE", f"{P}/done", None, H, (404, 405), None),
-    ("huge-body", "POST", f"{P}/collector/start?instanceID=huge", b"[" + b"1," * 20_000_000 + b"1]", H, (413,), None),
+    ("huge-body", "POST", f"{P}/collector/start?instanceID=huge", b"[" + b"1," * 20_000_000 + b"1]", HJ, (413,), None),
 ]
 
 

@@ -89,7 +89,8 @@ def test_request_bodies_are_capped(serve):
     before = list(wf.WorkflowClient(db=str(Path(s.log).parent / "serve.db")).list_workflows())
     body = b'{"blob": "' + b"x" * (64 * 1024 * 1024) + b'"}'
     try:
-        r = httpx.post(f"{s.url}/v1.0/workflows/dapr/collector/start?instanceID=big", content=body, timeout=60)
+        r = httpx.post(f"{s.url}/v1.0/workflows/dapr/collector/start?instanceID=big", content=body, timeout=60,
+                       headers={"Content-Type": "application/json"})
         assert r.status_code == 413, (r.status_code, r.text[:300])
     except httpx.TransportError:
         pass  # the server may also cut the upload short; what matters is that nothing was started
@@ -139,3 +140,123 @@ def test_cli_errors_do_not_echo_the_token(tmp_path):
     r = run_wf(env, "--url", "http://127.0.0.1:9", "--token", TOKEN, "get", "x", timeout=60)
     assert r.returncode == 1 and TOKEN not in r.stdout + r.stderr
     assert time.monotonic() - t0 < 30
+
+
+# ------------------------------------------------------------------ cross-site requests (Host, Origin, Content-Type)
+
+def _store_ids(s: Server) -> list[str]:
+    with wf.WorkflowClient(db=str(Path(s.log).parent / "serve.db")) as c:
+        return sorted(x.instance_id for x in c.list_workflows())
+
+
+def test_a_foreign_page_cannot_start_or_terminate_workflows(serve):
+    """A web page's "simple" cross-site POST (text/plain, foreign Origin) is refused; nothing starts."""
+    import httpx
+
+    s = serve()
+    start = f"{s.url}/v1.0/workflows/dapr/collector/start"
+    attacks = [
+        {"Origin": "http://evil.example", "Content-Type": "text/plain"},
+        {"Origin": "http://evil.example", "Content-Type": "application/json"},
+        {"Origin": "null", "Content-Type": "application/json"},
+        {"Origin": f"http://localhost:{s.port + 1}", "Content-Type": "application/json"},
+    ]
+    for i, headers in enumerate(attacks):
+        r = httpx.post(f"{start}?instanceID=x{i}", content=b"1", headers=headers)
+        assert r.status_code == 403, (headers, r.status_code, r.text)
+        doc = r.json()
+        assert doc["errorCode"] == "ERR_FORBIDDEN_ORIGIN" and "cross-site" in doc["message"], doc
+    r = httpx.post(f"{start}?instanceID=plain", content=b"1", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415 and r.json()["errorCode"] == "ERR_UNSUPPORTED_MEDIA_TYPE", r.text
+    assert "application/json" in r.json()["message"]
+    r = httpx.post(f"{start}?instanceID=form", content=b"a=1",
+                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 415, r.text
+    assert _store_ids(s) == []
+
+
+def test_same_origin_pages_and_clients_without_origin_still_work(serve):
+    import httpx
+
+    s = serve()
+    start = f"{s.url}/v1.0/workflows/dapr/collector/start"
+    own = {"Origin": s.url, "Content-Type": "application/json"}  # a page served by this server (the dashboard)
+    assert httpx.post(f"{start}?instanceID=page", content=b"1", headers=own).status_code == 202
+    r = httpx.post(f"{start}?instanceID=curl", content=b"1", headers={"Content-Type": "application/json; charset=utf-8"})
+    assert r.status_code == 202, r.text
+    r = httpx.post(f"{start}?instanceID=plus", content=b"1", headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 202, r.text
+    assert httpx.post(f"{start}?instanceID=nobody").status_code == 202  # no body: no content type needed
+    local = {"Host": f"localhost:{s.port}", "Origin": f"http://localhost:{s.port}"}
+    assert httpx.get(f"{s.url}/v1.0/workflows/dapr/page", headers=local).status_code == 200
+    assert httpx.get(f"http://localhost:{s.port}/v1.0/workflows/dapr/page").status_code == 200
+    assert _store_ids(s) == ["curl", "nobody", "page", "plus"]
+    # and the wf client, through --url
+    env = wf_env(None, Path(s.log).parent)
+    r = run_wf(env, "--url", f"http://localhost:{s.port}", "get", "page", "-o", "json")
+    assert r.returncode == 0, r.stderr
+
+
+def test_a_foreign_host_header_is_refused(serve):
+    """DNS rebinding: a page on evil.example whose name now points at 127.0.0.1 sends Host: evil.example."""
+    import httpx
+
+    s = serve()
+    path = f"{s.url}/v1.0/workflows/dapr"
+    for host in ("evil.example", f"evil.example:{s.port}", f"127.0.0.1:{s.port + 1}", "127.0.0.1.evil.example",
+                 "", "a b"):
+        r = httpx.get(path, headers={"Host": host})
+        assert r.status_code == 403, (host, r.status_code, r.text)
+        doc = r.json()
+        assert doc["errorCode"] == "ERR_FORBIDDEN_HOST" and "--allow-host" in doc["message"], doc
+    for host in (f"127.0.0.1:{s.port}", f"localhost:{s.port}", f"LOCALHOST:{s.port}", f"[::1]:{s.port}"):
+        assert httpx.get(path, headers={"Host": host}).status_code == 200, host
+    assert httpx.get(f"{s.url}/healthz", headers={"Host": "evil.example"}).status_code == 200  # probes
+
+
+def test_allow_host_adds_names(serve, tmp_path):
+    import httpx
+
+    s = serve("--allow-host", "build-host", "--allow-host", "proxy.example:8443")
+    path = f"{s.url}/v1.0/workflows/dapr"
+    assert httpx.get(path, headers={"Host": f"build-host:{s.port}"}).status_code == 200
+    assert httpx.get(path, headers={"Host": "build-host:9"}).status_code == 200  # NAME: any port
+    assert httpx.get(path, headers={"Host": "proxy.example:8443"}).status_code == 200
+    assert httpx.get(path, headers={"Host": "proxy.example"}).status_code == 403  # NAME:PORT: that port only
+    assert httpx.get(path, headers={"Host": "evil.example"}).status_code == 403
+    # a page of an allowed host behind a proxy may call it; others still may not
+    r = httpx.post(f"{path}/collector/start?instanceID=p", content=b"1",
+                   headers={"Origin": "https://proxy.example:8443", "Content-Type": "application/json"})
+    assert r.status_code == 202, r.text
+    r = httpx.post(f"{path}/collector/start?instanceID=q", content=b"1",
+                   headers={"Origin": "https://evil.example", "Content-Type": "application/json"})
+    assert r.status_code == 403
+
+
+def test_a_wildcard_bind_answers_loopback_and_allowed_names_only(serve, tmp_path):
+    s = serve(host="0.0.0.0", token=TOKEN)
+    env = wf_env(None, tmp_path, WF_API_TOKEN=TOKEN)
+    assert run_wf(env, "--url", f"http://127.0.0.1:{s.port}", "list").returncode == 0
+    r = run_wf(env, "--url", f"http://127.0.0.2:{s.port}", "list")  # reachable, but not a name it answers to
+    assert r.returncode == 1 and "403" in r.stderr and "--allow-host 127.0.0.2" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    s2 = serve("--allow-host", "127.0.0.2", host="0.0.0.0", token=TOKEN)
+    assert run_wf(env, "--url", f"http://127.0.0.2:{s2.port}", "list").returncode == 0
+
+
+def test_allow_host_star_accepts_any_host_but_not_foreign_origins(serve):
+    import httpx
+
+    s = serve("--allow-host", "*")
+    path = f"{s.url}/v1.0/workflows/dapr"
+    assert httpx.get(path, headers={"Host": "anything.example"}).status_code == 200
+    r = httpx.get(path, headers={"Host": "anything.example", "Origin": "http://evil.example"})
+    assert r.status_code == 403
+
+
+@pytest.mark.parametrize("value", ["a/b", "host:99999", "", "x y", "user@host"])
+def test_allow_host_rejects_garbage(tmp_path, value):
+    require_serve()
+    r = run_wf(wf_env(None, tmp_path), "--db", str(tmp_path / "a.db"), "serve", "--port", "0", "--allow-host", value)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "--allow-host" in r.stderr and "Traceback" not in r.stderr

@@ -29,7 +29,7 @@ def server(thread_server, serve_db):
 
 @pytest.fixture
 def api(server):
-    with httpx.Client(base_url=server.url, headers=H, timeout=10) as c:
+    with httpx.Client(base_url=server.url, headers={**H, "Content-Type": "application/json"}, timeout=10) as c:
         yield c
 
 
@@ -216,18 +216,20 @@ def test_token_health_metadata_and_openapi(server):
 def test_request_bodies_are_capped(thread_server, serve_db):
     s = thread_server(create_app(serve_db, max_body=1024))
     big = b'"' + b"x" * 2000 + b'"'
-    r = httpx.post(f"{s.url}/v1.0/workflows/dapr/w/start?instanceID=big", content=big)
+    j = {"Content-Type": "application/json"}
+    r = httpx.post(f"{s.url}/v1.0/workflows/dapr/w/start?instanceID=big", content=big, headers=j)
     assert r.status_code == 413 and r.json()["errorCode"] == "ERR_REQUEST_TOO_LARGE"
 
     def chunks():  # no Content-Length: the cap counts what arrives
         for _ in range(4):
             yield b"x" * 600
 
-    r = httpx.post(f"{s.url}/v1.0/workflows/dapr/w/start?instanceID=big", content=chunks())
+    r = httpx.post(f"{s.url}/v1.0/workflows/dapr/w/start?instanceID=big", content=chunks(), headers=j)
     assert r.status_code == 413
     r = httpx.get(f"{s.url}/v1.0/workflows/dapr/big")
     assert r.status_code == 404  # nothing was started
-    assert httpx.post(f"{s.url}/v1.0/workflows/dapr/w/start?instanceID=small", content=b"1").status_code == 202
+    assert httpx.post(f"{s.url}/v1.0/workflows/dapr/w/start?instanceID=small", content=b"1",
+                      headers=j).status_code == 202
 
 
 def test_workflow_client_over_wf_serve(server):

@@ -287,6 +287,8 @@ class HttpBackend:
         if status < 400:
             return False
         code, message = _error_of(response)
+        if status == 403 and code in ("ERR_FORBIDDEN_HOST", "ERR_FORBIDDEN_ORIGIN"):  # wf serve's own words
+            raise AuthError(f"the engine at {self.display_url} refused the request (403 forbidden): {message}")
         if status in (401, 403):
             raise AuthError(
                 f"the engine at {self.display_url} refused the request ({status} "

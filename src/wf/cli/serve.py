@@ -25,6 +25,17 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _check_allow_hosts(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    from wf.server.auth import parse_allow_host
+
+    for value in values:
+        try:
+            parse_allow_host(value)
+        except ValueError:
+            raise click.BadParameter(f"{value[:80]!r} is not a host name, NAME:PORT or '*'") from None
+    return values
+
+
 @click.command("serve")
 @click.option("--app", "app_spec", metavar="MODULE:ATTR",
               help="Also run this app's workflows and activities in the server process (MODULE:ATTR or FILE.py:ATTR).")
@@ -35,9 +46,12 @@ def is_loopback(host: str) -> bool:
               help="Port for Dapr's gRPC workflow API (Dapr SDK apps connect here unchanged); 0 disables it.")
 @click.option("--token", "serve_token", metavar="TOKEN",
               help="Require this API token in the dapr-api-token header [env WF_API_TOKEN, else DAPR_API_TOKEN].")
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME[:PORT]", callback=_check_allow_hosts,
+              help="Also answer requests whose Host header is NAME (any port) or NAME:PORT; '*' for any. Repeatable. "
+                   "By default only localhost, 127.0.0.1, [::1] and --host, at this port.")
 @pass_globals
 def serve_cmd(g: Globals, app_spec: str | None, host: str, port: int, grpc_port: int,
-              serve_token: str | None) -> None:
+              serve_token: str | None, allow_hosts: tuple[str, ...]) -> None:
     """Serve the local store over Dapr's workflow HTTP API, plus listing, history and bulk purge.
 
     Every wf command, and WorkflowClient(url=...), works against it with --url / WF_URL. Unmodified
@@ -75,7 +89,8 @@ def serve_cmd(g: Globals, app_spec: str | None, host: str, port: int, grpc_port:
     settings.set_overrides(db=str(db), app_id=app_id, profile=g.profile, durability=durability)
     _check_store(db, app_id, durability)  # a store wf cannot use is one error line now, not a 500 later
     runtime = load_app(app_spec) if app_spec else None
-    asgi = create_app(db, app_id=app_id, token=token, runtime=runtime, durability=durability)
+    asgi = create_app(db, app_id=app_id, token=token, runtime=runtime, durability=durability, host=host,
+                      allow_hosts=allow_hosts)
 
     grpc_server = _start_grpc(db, app_id=app_id, host=host, port=grpc_port, token=token,
                               durability=durability) if grpc_port else None

@@ -26,12 +26,12 @@ and GET /v1.0/metadata (engine, version, app id, extensions), GET /healthz, GET 
 Errors are Dapr's {"errorCode", "message"}: 400 ERR_MALFORMED_REQUEST / ERR_INSTANCE_ID_INVALID,
 401 ERR_UNAUTHORIZED, 404 ERR_INSTANCE_ID_NOT_FOUND, 409 ERR_INVALID_STATE (the operation cannot
 apply in the instance's state) / ERR_INSTANCE_ID_ALREADY_EXISTS (start with ifExists=error),
-413 ERR_REQUEST_TOO_LARGE, 500 ERR_INTERNAL (never with a traceback).
+403 ERR_FORBIDDEN_HOST / ERR_FORBIDDEN_ORIGIN and 415 ERR_UNSUPPORTED_MEDIA_TYPE (cross-site requests:
+wf.server.auth), 413 ERR_REQUEST_TOO_LARGE, 500 ERR_INTERNAL (never with a traceback).
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import os
@@ -86,6 +86,7 @@ from wf.model import (
     WorkflowStatus,
     rfc3339,
 )
+from wf.server.auth import HostPolicy, check_request, token_matches
 
 log = logging.getLogger("wf.server")
 
@@ -283,21 +284,30 @@ class _BodyTooLarge(Exception):
 
 
 class GuardMiddleware:
-    """Pure ASGI: the API token (constant-time compare) and the request body size cap."""
+    """Pure ASGI: Host, Origin and Content-Type (wf.server.auth), the API token (constant-time
+    compare) and the request body size cap."""
 
-    def __init__(self, app: Any, *, token: str | None, max_body: int) -> None:
+    def __init__(self, app: Any, *, token: str | None, max_body: int, hosts: HostPolicy | None = None) -> None:
         self.app = app
         self.token = token.encode("utf-8") if token else None
         self.max_body = max_body
+        self.hosts = hosts or HostPolicy()
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
+        if scope.get("path") not in OPEN_PATHS:
+            named = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers.items()}
+            server = scope.get("server")
+            refusal = check_request(self.hosts, scope.get("method", ""), named, server[1] if server else None)
+            if refusal is not None:
+                await _send_json(send, refusal.status, refusal.code, refusal.message)
+                return
         if self.token is not None and scope.get("path") not in OPEN_PATHS:
             given = headers.get(TOKEN_HEADER.encode(), b"")
-            if not hmac.compare_digest(given, self.token):
+            if not token_matches(given, self.token):
                 await _send_json(send, 401, "ERR_UNAUTHORIZED",
                                  "missing or wrong API token: send it in the dapr-api-token header")
                 return
@@ -402,10 +412,13 @@ async def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 def create_app(backend_factory: Callable[[str], Backend] | str | os.PathLike | None = None, *,
                app_id: str = "default", token: str | None = None, max_body: int = MAX_BODY,
                runtime: Any = None, db: str | os.PathLike | None = None,
-               durability: str | None = None) -> FastAPI:
+               durability: str | None = None, host: str = "127.0.0.1",
+               allow_hosts: tuple[str, ...] = ()) -> FastAPI:
     """The ASGI app. backend_factory: a function app_id -> Backend, or the path of a SQLite store
     (also accepted as db=). runtime: a WorkflowRuntime started with the app and shut down with it
-    (`wf serve --app`). token: required in the dapr-api-token header of every call but /healthz."""
+    (`wf serve --app`). token: required in the dapr-api-token header of every call but /healthz.
+    host, allow_hosts: the bound address and the extra Host names to answer (wf.server.auth.HostPolicy)."""
+    hosts = HostPolicy(host, allow_hosts)
     if backend_factory is None:
         if db is None:
             from wf import settings
@@ -495,7 +508,7 @@ def create_app(backend_factory: Callable[[str], Backend] | str | os.PathLike | N
     async def dapr_healthz() -> Response:
         return Response(status_code=204)
 
-    app.add_middleware(GuardMiddleware, token=token, max_body=max_body)
+    app.add_middleware(GuardMiddleware, token=token, max_body=max_body, hosts=hosts)
     return app
 
 

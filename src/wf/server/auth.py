@@ -1,0 +1,160 @@
+"""Who may call `wf serve`: the API token, and the Host, Origin and Content-Type rules that keep web
+pages from driving it (cross-site requests, DNS rebinding).
+
+Pure functions over a request's method and headers, with no web framework, so the HTTP door, the
+gRPC door and the dashboard share them. A browser page can send a cross-site POST without asking
+(a "simple request": text/plain, form bodies) and can rebind a DNS name it owns to 127.0.0.1; so
+a request must name this server in Host, come from no page or from this server's own origin, and
+carry a JSON body only as JSON (which a foreign page cannot send without a CORS preflight we never
+grant). Requests without an Origin (curl, wf, SDKs) are not browsers' cross-site requests.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+ANY_HOST = "*"
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+WILDCARD_BINDS = frozenset({"", "0.0.0.0", "::"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request is refused: an HTTP status and Dapr's {"errorCode", "message"}."""
+
+    status: int
+    code: str
+    message: str
+
+
+def token_matches(given: bytes | str | None, expected: bytes | str) -> bool:
+    """Constant-time comparison of an API token."""
+    if given is None:
+        return False
+    g = given.encode("utf-8") if isinstance(given, str) else given
+    e = expected.encode("utf-8") if isinstance(expected, str) else expected
+    return hmac.compare_digest(g, e)
+
+
+def split_authority(value: str) -> tuple[str, int | None]:
+    """'Example.com:3500' -> ('example.com', 3500); '[::1]' -> ('::1', None). ValueError if malformed."""
+    value = value.strip()
+    if not value or any(c in value for c in "/?#@ \t\\"):
+        raise ValueError(f"not a host: {value[:80]!r}")
+    parts = urlsplit("//" + value)
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise ValueError(f"not a host: {value[:80]!r}")
+    return host, parts.port  # .port raises ValueError for a port that is not 0-65535
+
+
+def parse_allow_host(value: str) -> tuple[str, int | None]:
+    """An --allow-host value: NAME (any port), NAME:PORT, or * (any Host at all)."""
+    if value.strip() == ANY_HOST:
+        return ANY_HOST, None
+    return split_authority(value)
+
+
+class HostPolicy:
+    """The Host names this server answers to, and the origins whose pages may call it.
+
+    By default: localhost, 127.0.0.1 and [::1], and the address it is bound to (unless a wildcard
+    such as 0.0.0.0), each with the server's own port. --allow-host adds NAME (any port) or NAME:PORT;
+    '*' accepts any Host (Origin is still checked).
+    """
+
+    def __init__(self, bound_host: str = "127.0.0.1", allow_hosts: Iterable[str] = ()) -> None:
+        own = {h.lower() for h in LOOPBACK_NAMES}
+        bound = bound_host.strip().strip("[]").lower()
+        if bound not in WILDCARD_BINDS:
+            own.add(bound)
+        self.own_names = frozenset(own)
+        extra = [parse_allow_host(h) for h in allow_hosts]
+        self.any_host = any(h == ANY_HOST for h, _ in extra)
+        self.allowed = frozenset((h, p) for h, p in extra if h != ANY_HOST)
+
+    def _listed(self, host: str, port: int | None, server_port: int | None) -> bool:
+        if host in self.own_names and (server_port is None or port == server_port
+                                       or (port is None and server_port == 80)):
+            return True
+        return (host, None) in self.allowed or (host, port) in self.allowed
+
+    def host_allowed(self, host_header: str | None, server_port: int | None) -> bool:
+        if self.any_host:
+            return True
+        if not host_header:
+            return False
+        try:
+            host, port = split_authority(host_header)
+        except ValueError:
+            return False
+        return self._listed(host, port, server_port)
+
+    def origin_allowed(self, origin: str, host_header: str | None, server_port: int | None) -> bool:
+        """Same origin as the request (Origin names the Host it was sent to), or an allowed host's."""
+        try:
+            parts = urlsplit(origin.strip())
+            if parts.scheme not in DEFAULT_PORTS or not parts.hostname or parts.path or parts.query:
+                return False
+            host, port = parts.hostname.rstrip("."), parts.port or DEFAULT_PORTS[parts.scheme]
+        except ValueError:
+            return False
+        if host_header:
+            try:
+                req_host, req_port = split_authority(host_header)
+            except ValueError:
+                return False
+            if (req_host, req_port or DEFAULT_PORTS[parts.scheme]) == (host, port) and (
+                    self.any_host or self._listed(req_host, req_port, server_port)):
+                return True
+        return (host, None) in self.allowed or (host, port) in self.allowed
+
+
+def is_json_type(content_type: str | None) -> bool:
+    """application/json or any application/...+json, with or without parameters."""
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _has_body(headers: Mapping[str, str]) -> bool:
+    if "transfer-encoding" in headers:
+        return True
+    length = headers.get("content-length", "").strip()
+    return bool(length) and length != "0"
+
+
+def check_request(policy: HostPolicy, method: str, headers: Mapping[str, str],
+                  server_port: int | None) -> Refusal | None:
+    """The Host, Origin and Content-Type rules; headers keyed by lower-case name. None: go on."""
+    host = headers.get("host")
+    if not policy.host_allowed(host, server_port):
+        shown = (host or "")[:100]
+        hint = split_authority(host)[0] if host and _parses(host) else "NAME"
+        return Refusal(403, "ERR_FORBIDDEN_HOST",
+                       f"Host {shown!r} is not one this server answers to (DNS rebinding protection); "
+                       f"start wf serve with --allow-host {hint} to allow it")
+    origin = headers.get("origin")
+    if origin is not None and not policy.origin_allowed(origin, host, server_port):
+        return Refusal(403, "ERR_FORBIDDEN_ORIGIN",
+                       f"cross-site request from origin {origin[:100]!r} refused: only pages of this "
+                       "server may call it (or add the page's host with --allow-host)")
+    if method.upper() not in SAFE_METHODS and _has_body(headers) and not is_json_type(headers.get("content-type")):
+        given = (headers.get("content-type") or "none")[:100]
+        return Refusal(415, "ERR_UNSUPPORTED_MEDIA_TYPE",
+                       f"a request body must be sent as Content-Type: application/json (got {given})")
+    return None
+
+
+def _parses(value: str) -> bool:
+    try:
+        split_authority(value)
+    except ValueError:
+        return False
+    return True
