@@ -4,6 +4,7 @@ match the OpenAPI document). Skips while `wf serve` does not exist yet."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -21,6 +22,13 @@ TOKEN = "api-Token-77c2"
 H = {"dapr-api-token": TOKEN}
 HJ = {**H, "Content-Type": "application/json"}
 P = "/v1.0/workflows/dapr"
+
+
+
+def _token(text: str) -> str:
+    """A continuation token crafted in the server's own shape (urlsafe base64 of JSON)."""
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
 
 # (id, method, path, body, headers, allowed statuses, error code or None)
 ROWS = [
@@ -40,6 +48,13 @@ ROWS = [
     ("list-bad-status", "GET", f"{P}?status=DONE", None, H, (400,), "ERR_MALFORMED_REQUEST"),
     ("list-bad-limit", "GET", f"{P}?limit=-3", None, H, (400,), None),
     ("list-bad-token", "GET", f"{P}?continuationToken=%00garbage", None, H, (400,), None),
+    ("token-deeply-nested", "GET", f"{P}?continuationToken={_token('[' * 5000 + ']' * 5000)}", None, H, (400,),
+     "ERR_MALFORMED_REQUEST"),
+    ("token-huge-row-id", "GET", f"{P}?continuationToken={_token(json.dumps([1.0, 2**70]))}", None, H, (400,),
+     "ERR_MALFORMED_REQUEST"),
+    ("token-nan", "GET", f"{P}?continuationToken={_token('[NaN, 1]')}", None, H, (400,), "ERR_MALFORMED_REQUEST"),
+    ("token-strings", "GET", f"{P}?continuationToken={_token(json.dumps(['1', '2']))}", None, H, (400,),
+     "ERR_MALFORMED_REQUEST"),
     ("bulk-purge-bad-body", "POST", f"{P}/purge", b"{oops", HJ, (400,), "ERR_MALFORMED_REQUEST"),
     ("text-plain-body", "POST", f"{P}/collector/start?instanceID=tp", b"1", {**H, "Content-Type": "text/plain"},
      (415,), "ERR_UNSUPPORTED_MEDIA_TYPE"),

@@ -38,18 +38,26 @@ def _encode_cursor(created_at: float, iid: int) -> str:
     return base64.urlsafe_b64encode(json.dumps([created_at, iid]).encode()).decode().rstrip("=")
 
 
+MAX_CURSOR = 200
+
+
 def _decode_cursor(cursor: str | None) -> tuple[float, int] | None:
     """The keyset (created_at, iid) a list page ended on."""
     if not cursor:
         return None
     import base64
+    import math
 
     try:
-        created_at, iid = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if isinstance(created_at, bool) or isinstance(iid, bool):
+        if len(cursor) > MAX_CURSOR:  # ours are ~40 characters; a long one is crafted (and may nest deeply)
             raise ValueError
-        return float(created_at), int(iid)
-    except (ValueError, TypeError, UnicodeDecodeError):
+        created_at, iid = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        # exactly what _encode_cursor writes: a finite number and a row id SQLite can hold
+        if not (type(created_at) in (int, float) and math.isfinite(created_at) and type(iid) is int
+                and 0 <= iid < 2**63):
+            raise ValueError
+        return float(created_at), iid
+    except (ValueError, TypeError, UnicodeDecodeError, RecursionError):
         raise InvalidArgumentError("invalid continuation token: pass back the one a list answer gave") from None
 
 
