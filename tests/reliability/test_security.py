@@ -260,3 +260,71 @@ def test_allow_host_rejects_garbage(tmp_path, value):
     r = run_wf(wf_env(None, tmp_path), "--db", str(tmp_path / "a.db"), "serve", "--port", "0", "--allow-host", value)
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert "--allow-host" in r.stderr and "Traceback" not in r.stderr
+
+
+# ------------------------------------------------------------------ bounded resources
+
+def _open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_distinct_app_ids_do_not_each_keep_a_connection(serve):
+    """200 invented ?appID= values: the server's descriptors stay flat (one store serves every app id)."""
+    import httpx
+
+    s = serve()
+    with httpx.Client(base_url=s.url, timeout=30) as c:
+        j = {"Content-Type": "application/json"}
+        assert c.post("/v1.0/workflows/dapr/collector/start?instanceID=mine&appID=app-a", content=b"1",
+                      headers=j).status_code == 202
+        c.get("/v1.0/workflows/dapr?appID=warm-up")
+        before = _open_fds(s.proc.pid)
+        for i in range(200):
+            r = c.get(f"/v1.0/workflows/dapr?appID=probe-{i}")
+            assert r.status_code == 200 and r.json()["instances"] == [], r.text
+        after = _open_fds(s.proc.pid)
+        assert after - before < 20, f"open descriptors grew from {before} to {after} over 200 app ids"
+        # app ids still separate what they see
+        assert [x["instanceID"] for x in c.get("/v1.0/workflows/dapr?appID=app-a").json()["instances"]] == ["mine"]
+        assert c.get("/v1.0/workflows/dapr/mine?appID=app-b").status_code == 404
+        assert c.get("/v1.0/workflows/dapr/mine?appID=app-a").status_code == 200
+    assert s.proc.poll() is None
+
+
+def test_a_client_that_never_finishes_its_headers_is_dropped(serve):
+    import socket
+
+    from wf.server.slow_clients import HEADER_TIMEOUT
+
+    s = serve()
+    silent = socket.create_connection(("127.0.0.1", s.port), timeout=HEADER_TIMEOUT + 20)
+    slow = socket.create_connection(("127.0.0.1", s.port), timeout=HEADER_TIMEOUT + 20)
+    t0 = time.monotonic()
+    slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    closed = {}
+    while len(closed) < 2 and time.monotonic() - t0 < HEADER_TIMEOUT + 15:
+        for name, sock in (("silent", silent), ("slow", slow)):
+            if name in closed:
+                continue
+            sock.settimeout(0.5)
+            try:
+                data = sock.recv(1024)
+            except socket.timeout:
+                if name == "slow" and "slow" not in closed:
+                    try:  # a byte now and then must not restart the clock
+                        sock.sendall(b"X")
+                    except OSError:
+                        closed[name] = time.monotonic() - t0
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                closed[name] = time.monotonic() - t0
+    silent.close()
+    slow.close()
+    assert set(closed) == {"silent", "slow"}, f"still open after {time.monotonic() - t0:.1f}s: {closed}"
+    assert all(HEADER_TIMEOUT - 1 <= t <= HEADER_TIMEOUT + 10 for t in closed.values()), closed
+    # and a normal client is unaffected
+    import httpx
+
+    assert httpx.get(f"{s.url}/healthz").status_code == 200

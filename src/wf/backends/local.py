@@ -80,11 +80,14 @@ def state_from_row(row: InstanceRow) -> WorkflowState:
 
 
 class LocalBackend:
-    def __init__(self, db: str | os.PathLike, *, app_id: str = "default", durability: str | None = None) -> None:
+    def __init__(self, db: str | os.PathLike, *, app_id: str = "default", durability: str | None = None,
+                 store: Store | None = None) -> None:
+        """store: an open Store to borrow (one per file shared by many app ids); close() leaves it open."""
         self.path = os.fspath(db)
         self.app_id = app_id
         self.durability = durability
-        self._store: Store | None = None
+        self._store: Store | None = store
+        self._owns_store = store is None
         self._opening = threading.Lock()
 
     # A store is opened on first use, once even when threads race; reads of a missing file do
@@ -105,7 +108,8 @@ class LocalBackend:
 
     def close(self) -> None:
         if self._store is not None:
-            self._store.close()
+            if self._owns_store:
+                self._store.close()
             self._store = None
 
     def capabilities(self) -> Capabilities:

@@ -95,8 +95,10 @@ def serve_cmd(g: Globals, app_spec: str | None, host: str, port: int, grpc_port:
     grpc_server = _start_grpc(db, app_id=app_id, host=host, port=grpc_port, token=token,
                               durability=durability) if grpc_port else None
     grpc_note = f"; gRPC on port {grpc_server.port}" if grpc_server is not None else ""
+    from wf.server.slow_clients import HeaderTimeoutProtocol
+
     config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", access_log=False,
-                            server_header=False, date_header=False, lifespan="on")
+                            server_header=False, date_header=False, lifespan="on", http=HeaderTimeoutProtocol)
     extra = f", running {app_spec}" if app_spec else ""
 
     def announce(bound_port: int) -> None:

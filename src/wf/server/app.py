@@ -37,6 +37,7 @@ import logging
 import os
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from enum import Enum
@@ -93,6 +94,7 @@ log = logging.getLogger("wf.server")
 MAX_BODY = 4 * 1024 * 1024
 MAX_LIST_PAGE = 1000
 DEFAULT_LIST_PAGE = 100
+MAX_APPS = 1024  # app ids whose backend stays made (a local one is a few objects over the shared store)
 PREFIXES = ("/v1.0", "/v1.0-beta1")
 COMPONENT = "dapr"
 EXTENSIONS = (EXT_LIST, EXT_HISTORY, EXT_BULK_PURGE, EXT_START_TIME, EXT_IF_EXISTS, EXT_TERMINATE_OUTPUT,
@@ -359,28 +361,44 @@ async def _send_json(send: Callable, status: int, code: str, message: str) -> No
 
 
 class Backends:
-    """One backend per app id, made on first use by the factory, closed at shutdown."""
+    """One backend per app id, made on first use by the factory; the least recently used are closed
+    beyond max_apps (every ?appID= a client invents must not hold resources for the server's life),
+    the rest at shutdown, and then the factory (when it has a close())."""
 
-    def __init__(self, factory: Callable[[str], Backend], default_app_id: str) -> None:
+    def __init__(self, factory: Callable[[str], Backend], default_app_id: str, max_apps: int = MAX_APPS) -> None:
         self.factory = factory
         self.default_app_id = default_app_id
-        self._by_app: dict[str, Backend] = {}
+        self.max_apps = max_apps
+        self._by_app: OrderedDict[str, Backend] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, app_id: str | None) -> Backend:
         app_id = app_id or self.default_app_id
         if not APP_ID_RE.fullmatch(app_id):
             raise _malformed(f"invalid appID {app_id[:80]!r}: use letters, digits, '.', '-' or '_'")
+        evicted: list[Backend] = []
         with self._lock:
             backend = self._by_app.get(app_id)
             if backend is None:
                 backend = self.factory(app_id)
                 self._by_app[app_id] = backend
-            return backend
+                while len(self._by_app) > self.max_apps:
+                    evicted.append(self._by_app.popitem(last=False)[1])
+            else:
+                self._by_app.move_to_end(app_id)
+        self._close_all(evicted)  # a call still using one finishes: a local backend borrows the shared store
+        return backend
 
     def close(self) -> None:
         with self._lock:
-            backends, self._by_app = list(self._by_app.values()), {}
+            backends, self._by_app = list(self._by_app.values()), OrderedDict()
+        self._close_all(backends)
+        close = getattr(self.factory, "close", None)
+        if close is not None:
+            close()
+
+    @staticmethod
+    def _close_all(backends: list[Backend]) -> None:
         for backend in backends:
             try:
                 backend.close()
@@ -388,15 +406,29 @@ class Backends:
                 log.warning("wf serve: closing a backend failed", exc_info=True)
 
 
-def local_factory(db: str | os.PathLike, durability: str | None = None) -> Callable[[str], Backend]:
-    from wf.backends.local import LocalBackend
+class SharedStoreFactory:
+    """Local backends for every app id over ONE Store (one SQLite connection, opened on first use):
+    app ids are rows of the same file, so a thousand of them cost no more descriptors than one."""
 
-    def make(app_id: str) -> Backend:
-        backend = LocalBackend(db, app_id=app_id, durability=durability)
-        backend.store()  # open (create) the store now: one Store per backend, shared by the threads
-        return backend
+    def __init__(self, db: str | os.PathLike, durability: str | None = None) -> None:
+        self.db, self.durability = db, durability
+        self._store: Any = None
+        self._lock = threading.Lock()
 
-    return make
+    def __call__(self, app_id: str) -> Backend:
+        from wf.backends.local import LocalBackend
+        from wf.engine.store import Store
+
+        with self._lock:
+            if self._store is None:
+                self._store = Store(self.db, durability=self.durability)
+            return LocalBackend(self.db, app_id=app_id, durability=self.durability, store=self._store)
+
+    def close(self) -> None:
+        with self._lock:
+            store, self._store = self._store, None
+        if store is not None:
+            store.close()
 
 
 async def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -425,7 +457,7 @@ def create_app(backend_factory: Callable[[str], Backend] | str | os.PathLike | N
 
             db = settings.resolve_db(None)
         backend_factory = db
-    factory = backend_factory if callable(backend_factory) else local_factory(backend_factory, durability)
+    factory = backend_factory if callable(backend_factory) else SharedStoreFactory(backend_factory, durability)
     if not APP_ID_RE.fullmatch(app_id or ""):
         raise InvalidArgumentError(f"invalid app id {app_id!r}: use letters, digits, '.', '-' or '_'")
     backends = Backends(factory, app_id)
