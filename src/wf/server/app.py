@@ -100,7 +100,8 @@ COMPONENT = "dapr"
 EXTENSIONS = (EXT_LIST, EXT_HISTORY, EXT_BULK_PURGE, EXT_START_TIME, EXT_IF_EXISTS, EXT_TERMINATE_OUTPUT,
               EXT_TERMINATE_RECURSIVE, EXT_APP_ID, EXT_FETCH_PAYLOADS, EXT_PENDING)
 APP_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
-OPEN_PATHS = frozenset({"/healthz", "/v1.0/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect"})
+OPEN_PATHS = frozenset({"/healthz", "/v1.0/healthz", "/v1.0/healthz/outbound", "/openapi.json", "/docs",
+                        "/docs/oauth2-redirect"})
 PURGE_KEYS = frozenset({"status", "name", "createdAfter", "createdBefore", "completedBefore", "olderThan",
                         "force", "dryRun"})
 
@@ -538,6 +539,11 @@ def create_app(backend_factory: Callable[[str], Backend] | str | os.PathLike | N
 
     @app.get("/v1.0/healthz", tags=["health"], summary="Dapr's health check (204)", status_code=204)
     async def dapr_healthz() -> Response:
+        return Response(status_code=204)
+
+    @app.get("/v1.0/healthz/outbound", tags=["health"], status_code=204,
+             summary="Dapr's outbound health check (204), which Dapr SDK clients probe before their first call")
+    async def dapr_healthz_outbound() -> Response:
         return Response(status_code=204)
 
     app.add_middleware(GuardMiddleware, token=token, max_body=max_body, hosts=hosts)
