@@ -235,6 +235,8 @@ _BUILDERS: dict[str, Callable[[Event, Context], dict[str, Any]]] = {
     h.EXECUTION_TERMINATED: lambda e, c: {"executionTerminated": hpb.ExecutionTerminatedEvent(
         input=string_value(e.data))},
     h.EXECUTION_COMPLETED: _completed,
+    h.EXECUTION_FAILED: lambda e, c: _completed(Event(e.type, e.ts, data=e.data, failure=e.failure,
+                                                      extra={"status": "FAILED"}), c),
     h.CONTINUE_AS_NEW: lambda e, c: {"continueAsNew": hpb.ContinueAsNewEvent(input=string_value(e.data))},
 }
 

@@ -165,6 +165,11 @@ def scenario(name: str, client: wf.DaprWorkflowClient) -> None:
         emit(step="terminated", status=state.runtime_status.name, output=state.serialized_output)
         client.purge_workflow(other)
         emit(step="purged", state=client.get_workflow_state(other) is None)
+    elif name == "health":
+        from dapr.clients.health import DaprHealth
+
+        DaprHealth.wait_for_sidecar()  # what DaprClient() does first: GET /v1.0/healthz/outbound
+        emit(health="ok")
     else:
         raise SystemExit(f"unknown scenario {name}")
 

@@ -61,6 +61,15 @@ def test_token_missing_or_wrong_is_unauthenticated_and_the_right_one_works(grpc_
     assert result["status"] == "COMPLETED"
 
 
+def test_health_probes_answer_as_daprd_does_without_a_token(grpc_serve):
+    import httpx
+
+    serve = grpc_serve(token="s3cret")
+    for path in ("/v1.0/healthz", "/v1.0/healthz/outbound"):
+        assert httpx.get(f"{serve.proc.url}{path}", timeout=10).status_code == 204
+    assert serve.run_app("health", DAPR_HEALTH_TIMEOUT="10") == [{"health": "ok"}]
+
+
 def test_unknown_instance(serve):
     channel, stub, md = stub_for(serve)
     with channel:
