@@ -1,0 +1,88 @@
+"""gRPC: N workflows of three chained activities run by a Dapr SDK worker (dapr.ext.workflow, a
+separate process) against `wf serve --grpc-port`, beside the in-process runtime on the same
+machine in the same run. Workflows per second from the first start to the last completion.
+
+    python bench/grpc_sdk.py [N]
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from common import Timer, fresh_db, report
+
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def run_grpc(n: int) -> tuple[float, float]:
+    """(workflows/s, seconds spent scheduling) with a Dapr SDK worker against wf serve."""
+    from dapr.ext.workflow import DaprWorkflowClient
+
+    db, port, grpc_port = fresh_db(), free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WF_", "DAPR_"))}
+    log = Path(db).with_suffix(".log")
+    wf_exe = shutil.which("wf", path=str(BIN)) or "wf"
+    with open(log, "wb") as fh:
+        server = subprocess.Popen([wf_exe, "--db", db, "serve", "--port", str(port), "--grpc-port", str(grpc_port)],
+                                  env=env, stdout=fh, stderr=subprocess.STDOUT)
+    worker_log = Path(db).with_suffix(".worker.log")
+    worker = None
+    try:
+        wait_for(lambda: b"listening" in log.read_bytes(), 30, "wf serve")
+        with open(worker_log, "wb") as fh:
+            worker = subprocess.Popen([sys.executable, str(HERE / "dapr_worker.py")], stdout=fh,
+                                      stderr=subprocess.STDOUT,
+                                      env={**env, "DAPR_GRPC_PORT": str(grpc_port), "DAPR_HTTP_PORT": str(port)})
+        wait_for(lambda: b"ready" in worker_log.read_bytes(), 60, "the Dapr SDK worker")
+        client = DaprWorkflowClient(host="127.0.0.1", port=str(grpc_port))
+        with Timer() as t:
+            with Timer() as scheduling:
+                with ThreadPoolExecutor(8) as pool:
+                    ids = list(pool.map(lambda i: client.schedule_new_workflow("three_steps", input=i), range(n)))
+            with ThreadPoolExecutor(8) as pool:
+                states = list(pool.map(lambda iid: client.wait_for_workflow_completion(iid, timeout_in_seconds=600),
+                                       ids))
+        bad = [s for s in states if s is None or s.runtime_status.name != "COMPLETED"]
+        if bad:
+            raise SystemExit(f"{len(bad)} workflows did not complete")
+        return n / t.elapsed, scheduling.elapsed
+    finally:
+        for p in (worker, server):
+            if p is not None:
+                p.terminate()
+                try:
+                    p.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+
+if __name__ == "__main__":
+    from throughput import run_wf
+
+    in_process = run_wf("normal", N)
+    grpc_rate, scheduling_s = run_grpc(N)
+    report("grpc_sdk", workflows=N, grpc_per_s=round(grpc_rate), in_process_per_s=round(in_process),
+           grpc_scheduling_s=round(scheduling_s, 2), targets={"grpc_per_s": 300})
