@@ -51,7 +51,7 @@ def order_view(state: wf.WorkflowState) -> dict[str, Any]:
     return {
         "order_id": state.instance_id.removeprefix("order-"),
         "instance_id": state.instance_id,
-        "status": state.runtime_status.value,
+        "status": state.runtime_status.name,
         "created_at": state.created_at.isoformat(),
         "order": json.loads(state.serialized_input) if state.serialized_input else None,
         "result": json.loads(state.serialized_output) if state.serialized_output else None,

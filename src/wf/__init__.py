@@ -37,6 +37,7 @@ _EXPORTS = {
     "WorkflowFailedError": "wf.model",
     "NonDeterminismError": "wf.model",
     "TaskFailedError": "wf.model",
+    "PayloadError": "wf.payload",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]  # noqa: PLE0605 - the lazy export table is the one list

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from wf.engine.context import registered_name
-from wf.model import HistoryEvent, ListFilter, WorkflowState, WorkflowStatus, dump_payload
+from wf.model import HistoryEvent, ListFilter, WorkflowState, WorkflowStatus
+from wf import payload
 
 if TYPE_CHECKING:
     from wf.backends.base import Backend
@@ -60,7 +61,7 @@ class WorkflowClient:
     def schedule_new_workflow(self, workflow: Callable[..., Any] | str, *, input: Any = None,
                               instance_id: str | None = None, start_at: datetime | None = None,
                               if_exists: str = "return") -> str:
-        return self.backend.start(registered_name(workflow), input=dump_payload(input), instance_id=instance_id,
+        return self.backend.start(registered_name(workflow), input=payload.encode(input), instance_id=instance_id,
                                   start_at=_utc(start_at), if_exists=if_exists)
 
     def get_workflow_state(self, instance_id: str, *, fetch_payloads: bool = True) -> WorkflowState | None:
@@ -77,7 +78,7 @@ class WorkflowClient:
                                  fetch_payloads=fetch_payloads)
 
     def raise_workflow_event(self, instance_id: str, event_name: str, *, data: Any = None) -> None:
-        self.backend.raise_event(instance_id, event_name, dump_payload(data))
+        self.backend.raise_event(instance_id, event_name, payload.encode(data))
 
     def pause_workflow(self, instance_id: str, *, reason: str | None = None) -> None:
         self.backend.suspend(instance_id, reason)
@@ -88,7 +89,7 @@ class WorkflowClient:
     suspend_workflow = pause_workflow
 
     def terminate_workflow(self, instance_id: str, *, output: Any = None, recursive: bool = True) -> None:
-        self.backend.terminate(instance_id, dump_payload(output), recursive)
+        self.backend.terminate(instance_id, payload.encode(output), recursive)
 
     def purge_workflow(self, instance_id: str, *, recursive: bool = True, force: bool = False) -> int:
         return self.backend.purge(instance_id, recursive=recursive, force=force)

@@ -18,6 +18,7 @@ DEFAULT_APP_ID = "default"
 
 
 class WorkflowStatus(enum.Enum):
+<<<<<<< HEAD
     RUNNING = "RUNNING"
     COMPLETED = "COMPLETED"
     CONTINUED_AS_NEW = "CONTINUED_AS_NEW"
@@ -27,6 +28,21 @@ class WorkflowStatus(enum.Enum):
     PENDING = "PENDING"
     SUSPENDED = "SUSPENDED"
     STALLED = "STALLED"  # Dapr's: a replay it cannot continue (version mismatch); the local engine never sets it
+=======
+    """Dapr's members and values (and its str(): `WorkflowStatus.COMPLETED`), plus the two
+    statuses wf's store knows beyond Dapr's. Stores, the CLI and the HTTP API use the names."""
+
+    UNKNOWN = 0
+    RUNNING = 1
+    COMPLETED = 2
+    FAILED = 3
+    TERMINATED = 4
+    PENDING = 5
+    SUSPENDED = 6
+    STALLED = 7
+    CONTINUED_AS_NEW = 8
+    CANCELED = 9
+>>>>>>> f696ddd (Payloads in Dapr's encoding (wf.payload: autoobjects, models rebuilt from annotations, default separators, NaN refused, PayloadError); WorkflowStatus with Dapr's members, values and str(); naive UTC times in WorkflowState and ctx.current_utc_datetime; Dapr's str(state) and to_json())
 
     @property
     def is_terminal(self) -> bool:
@@ -34,19 +50,22 @@ class WorkflowStatus(enum.Enum):
 
     @classmethod
     def parse(cls, text: str) -> "WorkflowStatus":
-        """Case-insensitive lookup that names the valid choices when it fails."""
+        """Case-insensitive lookup by name that names the valid choices when it fails."""
         key = text.strip().upper().replace("-", "_")
         if key == "CANCELLED":
             key = "CANCELED"
         try:
+            if key == "UNKNOWN":
+                raise KeyError(key)
             return cls[key]
         except KeyError:
-            names = ", ".join(s.value for s in cls)
+            names = ", ".join(STATUS_NAMES)
             raise InvalidArgumentError(f"unknown status {text!r}; expected one of {names}") from None
 
-    def __str__(self) -> str:  # print(state.runtime_status) shows RUNNING, not WorkflowStatus.RUNNING
-        return self.value
 
+# The statuses of wf's store, CLI and HTTP API, in the order help and errors list them.
+STATUS_NAMES = ("RUNNING", "COMPLETED", "CONTINUED_AS_NEW", "FAILED", "CANCELED", "TERMINATED", "PENDING",
+                "SUSPENDED", "STALLED")
 
 TERMINAL_STATUSES = frozenset(
     {WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.TERMINATED, WorkflowStatus.CANCELED}
@@ -59,6 +78,11 @@ def utc_from_ts(ts: float) -> datetime: ...
 def utc_from_ts(ts: float | None) -> datetime | None: ...
 def utc_from_ts(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def naive_utc(ts: float | None) -> datetime | None:
+    """A UTC time without tzinfo: what Dapr's SDK hands workflow code and WorkflowState."""
+    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc).replace(tzinfo=None)
 
 
 def rfc3339(dt: datetime | None) -> str | None:
@@ -103,6 +127,13 @@ class WorkflowState:
     completed_at: datetime | None = None
     parent_instance_id: str | None = None
 
+    def __post_init__(self) -> None:
+        # Dapr's states carry naive UTC times; every engine's answer is normalised here.
+        for name in ("created_at", "last_updated_at", "completed_at"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is not None:
+                setattr(self, name, value.astimezone(timezone.utc).replace(tzinfo=None))
+
     def raise_if_failed(self) -> None:
         if self.failure_details is not None:
             raise WorkflowFailedError(
@@ -115,7 +146,7 @@ class WorkflowState:
             "instance_id": self.instance_id,
             "name": self.name,
             "app_id": self.app_id,
-            "runtime_status": self.runtime_status.value,
+            "runtime_status": self.runtime_status.name,
             "created_at": rfc3339(self.created_at),
             "last_updated_at": rfc3339(self.last_updated_at),
             "completed_at": rfc3339(self.completed_at),
@@ -126,8 +157,26 @@ class WorkflowState:
             "failure_details": self.failure_details.to_dict() if self.failure_details else None,
         }
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict())
+    def to_json(self) -> dict[str, Any]:
+        """Dapr's WorkflowState.to_json(): a dict (times as datetimes), failure only when failed."""
+        d: dict[str, Any] = {
+            "instance_id": self.instance_id,
+            "name": self.name,
+            "runtime_status": self.runtime_status.name,
+            "created_at": self.created_at,
+            "last_updated_at": self.last_updated_at,
+            "serialized_input": self.serialized_input,
+            "serialized_output": self.serialized_output,
+            "serialized_custom_status": self.serialized_custom_status,
+        }
+        if self.failure_details is not None:
+            d["failure_details"] = {"message": self.failure_details.message,
+                                    "error_type": self.failure_details.error_type,
+                                    "stack_trace": self.failure_details.stack_trace}
+        return d
+
+    def __str__(self) -> str:  # as Dapr prints a state
+        return json.dumps(self.to_json(), indent=4, sort_keys=True, default=str)
 
 
 @dataclass
@@ -299,29 +348,3 @@ def validate_json(text: str | None, what: str = "input") -> str | None:
     except ValueError as exc:
         raise InvalidArgumentError(f"{what} is not valid JSON: {exc}") from None
     return text
-
-
-def _json_default(obj: Any) -> Any:
-    import dataclasses
-
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
-    if isinstance(obj, datetime):
-        return rfc3339(obj)
-    if isinstance(obj, (set, frozenset, tuple)):
-        return list(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
-
-
-_payload_encoder = json.JSONEncoder(default=_json_default, separators=(",", ":"))
-
-
-def dump_payload(value: Any) -> str | None:
-    """A Python value as the JSON text wf stores and sends (None stays None: 'no payload')."""
-    if value is None:
-        return None
-    return _payload_encoder.encode(value)
-
-
-def load_payload(text: str | None) -> Any:
-    return None if text is None or text == "" else json.loads(text)

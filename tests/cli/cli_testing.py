@@ -114,7 +114,7 @@ def snapshot(db: str) -> list[tuple]:
     try:
         rows = []
         for s in b.list(None, fetch_payloads=True):
-            rows.append((s.instance_id, s.runtime_status.value, s.serialized_output, s.last_updated_at,
+            rows.append((s.instance_id, s.runtime_status.name, s.serialized_output, s.last_updated_at,
                          len(b.history(s.instance_id))))
         return sorted(rows)
     finally:

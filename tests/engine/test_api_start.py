@@ -61,7 +61,8 @@ def test_schedule_returns_quickly_and_state_has_fields(make_app):
     assert st.instance_id == "fields"
     assert st.name == "_waiter"
     assert st.runtime_status == S.RUNNING
-    assert before - timedelta(seconds=1) <= st.created_at <= datetime.now(timezone.utc)
+    assert st.created_at.tzinfo is None  # naive UTC, as Dapr's WorkflowState
+    assert before - timedelta(seconds=1) <= st.created_at.replace(tzinfo=timezone.utc) <= datetime.now(timezone.utc)
     assert st.last_updated_at >= st.created_at
     full = app.client.get_workflow_state(iid, fetch_payloads=True)
     assert json.loads(full.serialized_input) == {"k": "v"}
@@ -69,7 +70,8 @@ def test_schedule_returns_quickly_and_state_has_fields(make_app):
     light = app.client.get_workflow_state(iid, fetch_payloads=False)
     assert light.runtime_status == S.RUNNING
     assert light.serialized_input is None
-    json.loads(full.to_json())  # the state renders as JSON
+    assert full.to_json()["runtime_status"] == "RUNNING" and "failure_details" not in full.to_json()
+    assert json.loads(str(full))["serialized_input"] == full.serialized_input  # str() is Dapr's JSON dump
     app.client.raise_workflow_event(iid, "go", data=1)
     done = app.wait(iid)
     assert completed_output(done) == {"input": {"k": "v"}, "event": 1}

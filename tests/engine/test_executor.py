@@ -119,7 +119,7 @@ def test_activity_failure_raises_inside_the_workflow_where_it_can_be_caught():
     past = [started(), scheduled(1, "a")]
     _, step = execute(catcher, "i1", "wfn", past, [failed(1, "nope")], now=T0)
     assert step.status == "COMPLETED"
-    assert step.output == '{"caught":"nope","type":"ValueError"}'
+    assert step.output == '{"caught": "nope", "type": "ValueError"}'
 
 
 def test_uncaught_failure_fails_the_instance_with_details():
@@ -184,7 +184,7 @@ def test_events_raised_before_the_wait_are_delivered_in_order_and_names_ignore_c
     raised = [Event(h.EVENT_RAISED, T0, name="approval", data='"one"'),
               Event(h.EVENT_RAISED, T0, name="approval", data='"two"')]
     _, step = execute(waiter, "i1", "wfn", [], [*raised, started()], now=T0)
-    assert step.output == '["one","two"]'
+    assert step.output == '["one", "two"]'
 
 
 def test_when_any_event_against_timer_the_timer_wins():
@@ -224,7 +224,7 @@ def test_when_all_results_in_order_fan_in():
     s = ex.advance([started("3")], T0)
     assert [e.event_id for e in s.events if e.type == h.TASK_SCHEDULED] == [1, 2, 3]
     s = ex.advance([completed(3, "4"), completed(1, "0"), completed(2, "1")], T0 + 1)
-    assert s.output == "[0,1,4]"
+    assert s.output == "[0, 1, 4]"
 
 
 def test_continue_as_new_carries_unconsumed_events_only_with_save_events():
@@ -262,7 +262,7 @@ def test_custom_status_is_reported_with_the_step():
         return None
 
     _, step = execute(status, "i1", "wfn", [], [started()], now=T0)
-    assert step.custom_status_changed and step.custom_status == '{"stage":1}'
+    assert step.custom_status_changed and step.custom_status == '{"stage": 1}'
 
 
 def test_child_workflow_ids_are_deterministic():

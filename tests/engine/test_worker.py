@@ -157,7 +157,7 @@ def test_async_activities_run_on_an_event_loop(make_app):
 
     app.start()
     state = app.run(uses_async, 5, instance_id="async-1")
-    assert state.serialized_output == '{"got":5,"task":1,"wf":"async-1"}'
+    assert state.serialized_output == '{"got": 5, "task": 1, "wf": "async-1"}'
 
 
 def test_a_pending_instance_can_be_suspended_and_resumes_as_pending(make_app):

@@ -49,7 +49,7 @@ def template(tmp_path_factory) -> str:
         for iid in ("live", "paused", "ended"):
             client.schedule_new_workflow("victim", instance_id=iid)
             client.wait_for_workflow_start(iid, timeout_in_seconds=10)
-        assert client.wait_for_workflow_completion("done", timeout_in_seconds=10).runtime_status.value == "COMPLETED"
+        assert client.wait_for_workflow_completion("done", timeout_in_seconds=10).runtime_status.name == "COMPLETED"
         client.pause_workflow("paused")
         client.terminate_workflow("ended")
     client.close()

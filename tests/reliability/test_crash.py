@@ -85,10 +85,10 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path, capsys):
             try:
                 st = client.wait_for_workflow_completion(iid, timeout_in_seconds=max(1.0, deadline - time.monotonic()))
             except TimeoutError:
-                stuck.append((iid, client.get_workflow_state(iid, fetch_payloads=False).runtime_status.value))
+                stuck.append((iid, client.get_workflow_state(iid, fetch_payloads=False).runtime_status.name))
                 continue
             if st.runtime_status != wf.WorkflowStatus.COMPLETED or st.serialized_output is None:
-                wrong.append((iid, st.runtime_status.value, st.failure_details))
+                wrong.append((iid, st.runtime_status.name, st.failure_details))
             elif __import__("json").loads(st.serialized_output) != expected_order(int(iid[2:]), ks[iid]):
                 wrong.append((iid, st.serialized_output))
         assert not stuck, f"{len(stuck)} of {N_WORKFLOWS} instances stuck after {kills} kills (seed {seed}): {stuck[:10]}"

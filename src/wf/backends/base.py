@@ -35,7 +35,7 @@ def wait_for_state(get: Callable[[], WorkflowState | None], instance_id: str, ap
         if deadline is not None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"timed out waiting for instance {instance_id!r} (it is {status.value})")
+                raise TimeoutError(f"timed out waiting for instance {instance_id!r} (it is {status.name})")
             interval = min(interval, remaining)
         pause(interval)
         interval = min(interval * factor, cap)

@@ -66,7 +66,7 @@ def state_from_row(row: InstanceRow) -> WorkflowState:
     return WorkflowState(
         instance_id=row.instance_id,
         name=row.name,
-        runtime_status=WorkflowStatus(row.status),
+        runtime_status=WorkflowStatus[row.status],
         created_at=utc_from_ts(row.created_at),
         last_updated_at=utc_from_ts(row.updated_at),
         serialized_input=row.input,

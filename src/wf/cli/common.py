@@ -128,7 +128,7 @@ def complete_instance_ids(ctx: click.Context, param: click.Parameter, incomplete
             items = []
             for state in backend.list(None, limit=1000):
                 if state.instance_id.startswith(incomplete):
-                    items.append(CompletionItem(state.instance_id, help=f"{state.name} {state.runtime_status}"))
+                    items.append(CompletionItem(state.instance_id, help=f"{state.name} {state.runtime_status.name}"))
                     if len(items) >= 200:
                         break
             return items

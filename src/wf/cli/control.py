@@ -158,7 +158,7 @@ def wait_and_report(g: Globals, instance_id: str, secs: float | None, *, fmt: st
         state = backend.wait(instance_id, until="completion", timeout=secs, fetch_payloads=True)
     except TimeoutError:
         current = backend.get(instance_id, fetch_payloads=False)
-        status = f"still {current.runtime_status}" if current is not None else "gone"
+        status = f"still {current.runtime_status.name}" if current is not None else "gone"
         raise ExitWith(
             EXIT_TIMEOUT,
             f"timed out after {format_duration(secs or 0)} waiting for {instance_id} ({status}); "

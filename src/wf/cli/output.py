@@ -117,7 +117,7 @@ def clip(text: str, width: int = DETAILS_WIDTH) -> str:
 
 def status_name(state: WorkflowState) -> str:
     s = state.runtime_status
-    return s.value if isinstance(s, WorkflowStatus) else str(s)
+    return s.name if isinstance(s, WorkflowStatus) else str(s)
 
 
 # ------------------------------------------------------------------------------------------- rows

@@ -67,9 +67,9 @@ def _purge_ids(g: Globals, instance_ids: tuple[str, ...], force: bool, dry_run: 
                     from wf.model import InvalidStateError
 
                     raise InvalidStateError(
-                        f"instance {iid!r} is {state.runtime_status}, not finished; terminate it first or add --force"
+                        f"instance {iid!r} is {state.runtime_status.name}, not finished; terminate it first or add --force"
                     )
-                out.message(f"Would purge {iid} ({state.runtime_status})")
+                out.message(f"Would purge {iid} ({state.runtime_status.name})")
                 continue
             n = backend.purge(iid, force=force)
             if n == 0:
@@ -88,7 +88,7 @@ def _purge_ids(g: Globals, instance_ids: tuple[str, ...], force: bool, dry_run: 
 def _describe(flt: ListFilter, force: bool) -> str:
     parts = []
     if flt.statuses:
-        parts.append("status " + "|".join(s.value for s in flt.statuses))
+        parts.append("status " + "|".join(s.name for s in flt.statuses))
     else:
         parts.append("any status" if force else "finished")
     if flt.completed_before is not None:
@@ -105,7 +105,7 @@ def _purge_bulk(g: Globals, older_than: str | None, statuses: tuple[str, ...], f
         completed_before = parse_time_ago(older_than)
     wanted = parse_statuses(statuses)
     if wanted and not force:
-        live = [s.value for s in wanted if s not in TERMINAL_STATUSES]
+        live = [s.name for s in wanted if s not in TERMINAL_STATUSES]
         if live:
             raise click.UsageError(
                 f"{', '.join(live)} {'is' if len(live) == 1 else 'are'} not a finished status; add --force to purge live instances"

@@ -71,7 +71,7 @@ def run_cmd(g: Globals, name: str, instance_id: str | None, input_: str | None, 
         iid = backend.start(name, input=payload, instance_id=instance_id, start_at=start_at, if_exists=if_exists)
         out = g.out
         if existed is not None:
-            what = f"Instance {iid} already exists ({existed.runtime_status}); started nothing new"
+            what = f"Instance {iid} already exists ({existed.runtime_status.name}); started nothing new"
         else:
             what = f"Started {name} as {iid}"
         if quiet:

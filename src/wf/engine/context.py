@@ -227,7 +227,7 @@ class DaprWorkflowContext:
     def create_timer(self, fire_at: datetime | timedelta) -> Task:
         return self._ex.create_timer(fire_at)
 
-    def wait_for_external_event(self, name: str, *, timeout: timedelta | float | None = None) -> Task:
+    def wait_for_external_event(self, name: str, *, timeout: datetime | timedelta | float | None = None) -> Task:
         return self._ex.wait_for_external_event(name, timeout)
 
     def continue_as_new(self, new_input: Any = None, *, save_events: bool = False) -> None:

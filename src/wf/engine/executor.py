@@ -11,7 +11,6 @@ replaying from scratch, which is what makes a long history cost linear, not quad
 
 from __future__ import annotations
 
-import functools
 import inspect
 import traceback
 import uuid
@@ -33,9 +32,10 @@ from wf.engine.context import (
     _EventWithTimeoutTask,
 )
 from wf.engine.history import Event
-from wf.model import FailureDetails, NonDeterminismError, TaskFailedError, dump_payload, load_payload
+from wf.model import FailureDetails, NonDeterminismError, TaskFailedError
+from wf import payload
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1)  # naive UTC, as Dapr's ctx.current_utc_datetime
 
 
 @dataclass
@@ -58,21 +58,6 @@ def failure_of(exc: BaseException, *, with_trace: bool = True) -> FailureDetails
         return FailureDetails(str(exc), exc.details.error_type, exc.details.stack_trace)
     trace = "".join(traceback.format_exception(exc)) if with_trace else None
     return FailureDetails(str(exc) or type(exc).__name__, type(exc).__name__, trace)
-
-
-@functools.lru_cache(maxsize=1024)
-def _takes_input(fn: Callable[..., Any]) -> bool:
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return True
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
-
-
-def call_with_input(fn: Callable[..., Any], ctx: Any, value: Any) -> Any:
-    """Call fn(ctx, input), or fn(ctx) when it takes a single parameter (as Dapr allows)."""
-    return fn(ctx, value) if _takes_input(fn) else fn(ctx)
 
 
 def child_instance_id(parent: str, generation: int, action_id: int) -> str:
@@ -119,7 +104,7 @@ class Execution:
         return task
 
     def call_activity(self, name: str, input: Any, retry_policy: RetryPolicy | None) -> Task:
-        data = dump_payload(input)
+        data = payload.encode(input)
         task: CompletableTask = (
             RetryableTask(retry_policy, h.TASK_SCHEDULED, name, data, self._now) if retry_policy else CompletableTask()
         )
@@ -127,7 +112,7 @@ class Execution:
 
     def call_child_workflow(self, name: str, input: Any, instance_id: str | None,
                             retry_policy: RetryPolicy | None) -> Task:
-        data = dump_payload(input)
+        data = payload.encode(input)
         task: CompletableTask = (
             RetryableTask(retry_policy, h.CHILD_WORKFLOW_CREATED, name, data, self._now, instance_id)
             if retry_policy else CompletableTask()
@@ -149,19 +134,22 @@ class Execution:
         self._schedule(Event(h.TIMER_CREATED, self._now, extra={"fire_at": at}), task)
         return task
 
-    def wait_for_external_event(self, name: str, timeout: timedelta | float | None) -> Task:
+    def wait_for_external_event(self, name: str, timeout: datetime | timedelta | float | None) -> Task:
         key = name.lower()
         event_task = CompletableTask()
         buffered = self._buffered.get(key)
         if buffered:
-            event_task._set_result(load_payload(buffered.popleft().data))
+            event_task._set_result(payload.decode(buffered.popleft().data))
         else:
             self._waiters.setdefault(key, deque()).append(event_task)
             event_task.waiting_for = (name, self._now)  # type: ignore[attr-defined]  # for blocked_on()
         if timeout is None or event_task.is_complete:
             return event_task
-        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
-        timer = self.create_timer(timedelta(seconds=seconds))
+        if isinstance(timeout, datetime):  # Dapr takes a deadline too
+            timer = self.create_timer(timeout)
+        else:
+            seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
+            timer = self.create_timer(timedelta(seconds=seconds))
 
         def stop_waiting() -> None:
             waiters = self._waiters.get(key)
@@ -171,10 +159,10 @@ class Execution:
         return _EventWithTimeoutTask(event_task, timer, name, stop_waiting)
 
     def request_continue_as_new(self, new_input: Any, save_events: bool) -> None:
-        self._continue = (dump_payload(new_input), save_events)
+        self._continue = (payload.encode(new_input), save_events)
 
     def set_custom_status(self, value: Any) -> None:
-        self._custom_status = dump_payload(value)
+        self._custom_status = payload.encode(value)
         self._custom_changed = True
 
     def blocked_on(self) -> str | None:
@@ -249,7 +237,7 @@ class Execution:
             self.done = Step(status="CONTINUED_AS_NEW", new_input=new_input, carryover=carry)
             return
         try:
-            output = dump_payload(value)
+            output = payload.encode(value)
         except (TypeError, ValueError) as exc:
             self._fail(FailureDetails(f"workflow output is not JSON serializable: {exc}", "TypeError"))
             return
@@ -266,7 +254,7 @@ class Execution:
         self._started = True
         self.generation = int(e.get("generation", 0))
         try:
-            result = call_with_input(self.fn, self.ctx, load_payload(e.data))
+            result = payload.call_with_input(self.fn, self.ctx, payload.decode(e.data))
         except Exception as exc:
             self._fail(failure_of(exc))
             return True
@@ -300,7 +288,7 @@ class Execution:
         task = self._tasks.pop(e.task_id, None) if e.task_id is not None else None
         if task is None:
             return False  # a duplicate or stale completion: recorded once, so ignore it
-        task._set_result(load_payload(e.data))
+        task._set_result(payload.decode(e.data))
         return True
 
     def _on_task_failed(self, e: Event) -> bool:
@@ -342,7 +330,7 @@ class Execution:
         key = (e.name or "").lower()
         waiters = self._waiters.get(key)
         if waiters:
-            waiters.popleft()._set_result(load_payload(e.data))
+            waiters.popleft()._set_result(payload.decode(e.data))
         else:
             self._buffered.setdefault(key, deque()).append(e)
         return True

@@ -60,7 +60,8 @@ ALL_TYPES = frozenset(
     }
 )
 
-_encode = json.JSONEncoder(separators=(",", ":")).encode  # one encoder: json.dumps builds one per call
+# The store's own JSON (events, failures): compact. Payloads inside are text, written by wf.payload.
+encode_json = json.JSONEncoder(separators=(",", ":")).encode  # one encoder: json.dumps builds one per call
 _FIELDS = ("type", "ts", "event_id", "name", "task_id", "data", "failure", "extra")
 
 
@@ -83,7 +84,7 @@ class Event:
             value = getattr(self, key)
             if value is not None:
                 d[key] = value
-        return _encode(d)
+        return encode_json(d)
 
     @classmethod
     def from_json(cls, text: str) -> "Event":

@@ -429,7 +429,7 @@ class Store:
         if flt is not None:
             if flt.statuses:
                 clauses.append(f"status IN ({_marks(len(flt.statuses))})")
-                params.extend(s.value for s in flt.statuses)
+                params.extend(s.name for s in flt.statuses)
             if flt.name:
                 clauses.append("name = ?")
                 params.append(flt.name)

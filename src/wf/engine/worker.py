@@ -30,10 +30,11 @@ from typing import Any
 from wf.engine import control, signals
 from wf.engine import history as h
 from wf.engine.context import WorkflowActivityContext
-from wf.engine.executor import Execution, Step, call_with_input, execute, failed_step, failure_of
+from wf.engine.executor import Execution, Step, execute, failed_step, failure_of
 from wf.engine.history import Event
 from wf.engine.store import InstanceRow, Store, TaskRow
-from wf.model import FailureDetails, dump_payload, load_payload
+from wf.model import FailureDetails
+from wf import payload
 
 log = logging.getLogger("wf.worker")
 
@@ -116,7 +117,7 @@ class _ActivityThreads:
 
 
 def _failure_json(step: Step) -> str | None:
-    return None if step.failure is None else dump_payload(step.failure.to_dict())
+    return None if step.failure is None else h.encode_json(step.failure.to_dict())
 
 
 def _pid_alive(pid: int) -> bool:
@@ -475,7 +476,7 @@ class Worker:
 
     def _finish_value(self, t: TaskRow, value: Any) -> None:
         try:
-            data = dump_payload(value)
+            data = payload.encode(value)
         except (TypeError, ValueError) as exc:
             self._finish(t, None, FailureDetails(f"activity {t.name!r} returned a value that is not JSON: {exc}",
                                                  "TypeError"))
@@ -495,4 +496,4 @@ class Worker:
 
 
 def _call_activity(fn: Callable[..., Any], ctx: WorkflowActivityContext, input_json: str | None) -> Any:
-    return call_with_input(fn, ctx, load_payload(input_json))
+    return payload.call_with_input(fn, ctx, payload.decode(input_json))

@@ -172,7 +172,7 @@ def state_to_dapr(state: WorkflowState) -> dict[str, Any]:
         "workflowName": state.name,
         "createdAt": rfc3339(state.created_at),
         "lastUpdatedAt": rfc3339(state.last_updated_at),
-        "runtimeStatus": state.runtime_status.value,
+        "runtimeStatus": state.runtime_status.name,
         "properties": props,
     }
 
@@ -631,7 +631,7 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
                              completed_before=completed_before)
             force, dry_run = bool(body.get("force")), bool(body.get("dryRun"))
             if flt.statuses and not force:
-                live = [s.value for s in flt.statuses if not s.is_terminal]
+                live = [s.name for s in flt.statuses if not s.is_terminal]
                 if live:
                     raise _malformed(f"{', '.join(live)} is not a finished status; set force to purge live instances")
             backend = await _run(backends.get, appID)
