@@ -18,17 +18,6 @@ DEFAULT_APP_ID = "default"
 
 
 class WorkflowStatus(enum.Enum):
-<<<<<<< HEAD
-    RUNNING = "RUNNING"
-    COMPLETED = "COMPLETED"
-    CONTINUED_AS_NEW = "CONTINUED_AS_NEW"
-    FAILED = "FAILED"
-    CANCELED = "CANCELED"
-    TERMINATED = "TERMINATED"
-    PENDING = "PENDING"
-    SUSPENDED = "SUSPENDED"
-    STALLED = "STALLED"  # Dapr's: a replay it cannot continue (version mismatch); the local engine never sets it
-=======
     """Dapr's members and values (and its str(): `WorkflowStatus.COMPLETED`), plus the two
     statuses wf's store knows beyond Dapr's. Stores, the CLI and the HTTP API use the names."""
 
@@ -42,7 +31,6 @@ class WorkflowStatus(enum.Enum):
     STALLED = 7
     CONTINUED_AS_NEW = 8
     CANCELED = 9
->>>>>>> f696ddd (Payloads in Dapr's encoding (wf.payload: autoobjects, models rebuilt from annotations, default separators, NaN refused, PayloadError); WorkflowStatus with Dapr's members, values and str(); naive UTC times in WorkflowState and ctx.current_utc_datetime; Dapr's str(state) and to_json())
 
     @property
     def is_terminal(self) -> bool:

@@ -50,16 +50,17 @@ def is_model(obj: Any) -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def _dump_takes_mode(cls: type) -> bool:
+def _dump_takes_mode(cls: Any) -> bool:
     try:
-        params = inspect.signature(cls.model_dump).parameters  # type: ignore[attr-defined]
+        params = inspect.signature(cls.model_dump).parameters
     except (TypeError, ValueError):
         return False
     return "mode" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 def _dump_model(model: Any) -> Any:
-    return model.model_dump(mode="json") if _dump_takes_mode(type(model)) else model.model_dump()
+    cls: Any = type(model)
+    return model.model_dump(mode="json") if _dump_takes_mode(cls) else model.model_dump()
 
 
 # ------------------------------------------------------------------------------ encoding

@@ -303,10 +303,10 @@ class GrpcBackend:
             return instance_id
         if if_exists == "error":
             raise AlreadyExistsError(
-                f"instance {instance_id!r} already exists ({state.runtime_status}); use if-exists 'return' or 'replace'")
+                f"instance {instance_id!r} already exists ({state.runtime_status.name}); use if-exists 'return' or 'replace'")
         if not state.runtime_status.is_terminal:
             raise InvalidStateError(
-                f"instance {instance_id!r} is {state.runtime_status}: only a finished instance can be replaced; "
+                f"instance {instance_id!r} is {state.runtime_status.name}: only a finished instance can be replaced; "
                 "terminate it first")
         self.purge(instance_id)
         return None

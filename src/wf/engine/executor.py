@@ -195,7 +195,7 @@ class Execution:
         buffered = [[q[0].name, len(q), q[0].ts] for q in self._buffered.values() if q]
         out = {k: v for k, v in (("events", events), ("tasks", tasks), ("retries", retries),
                                  ("buffered", buffered)) if v}
-        return dump_payload(out) if out else None
+        return h.encode_json(out) if out else None
 
     # ---------------------------------------------------------------------- running the generator
 

@@ -33,7 +33,7 @@ from wf.engine import control, signals
 from wf.engine import history as h
 from wf.engine.history import Event
 from wf.engine.store import TERMINAL, InstanceRow, Store, TaskRow
-from wf.model import FailureDetails, InvalidStateError, dump_payload
+from wf.model import FailureDetails, InvalidStateError
 
 log = logging.getLogger("wf.workitems")
 
@@ -481,7 +481,7 @@ class Hub:
         if turn.status == "CONTINUED_AS_NEW":
             self._continue_as_new(store, now, row, item.generation + 1, turn)
         elif ended:
-            failure = dump_payload(turn.failure.to_dict()) if turn.failure else None
+            failure = h.encode_json(turn.failure.to_dict()) if turn.failure else None
             store.finish_instances([(turn.status, turn.output, now, now, failure, custom_set, turn.custom_status,
                                      row.iid)])
             control.notify_parent(store, row, turn.status or "FAILED", turn.output, turn.failure, now)

@@ -27,7 +27,7 @@ def status_from_proto(value: int) -> WorkflowStatus:
 
 
 def status_to_proto(status: WorkflowStatus) -> int:
-    return orchestration.OrchestrationStatus.Value(_PREFIX + status.value)
+    return orchestration.OrchestrationStatus.Value(_PREFIX + status.name)
 
 
 def time_from_proto(ts: Any) -> datetime | None:

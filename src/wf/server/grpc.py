@@ -233,7 +233,7 @@ class Servicer(service_grpc.TaskHubSidecarServiceServicer):
         backend = self._backend(self._router(request))
         if request.HasField("purgeInstanceFilter"):
             f = request.purgeInstanceFilter
-            statuses = tuple(WorkflowStatus(opb.OrchestrationStatus.Name(s).removeprefix("ORCHESTRATION_STATUS_"))
+            statuses = tuple(WorkflowStatus[opb.OrchestrationStatus.Name(s).removeprefix("ORCHESTRATION_STATUS_")]
                              for s in f.runtimeStatus)
             flt = ListFilter(
                 statuses=statuses or None,
