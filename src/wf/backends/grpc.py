@@ -33,7 +33,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from wf.protocol.stubs import service as pb  # first: without the extra, StubsUnavailable names it
@@ -556,10 +556,12 @@ def matches(flt: ListFilter | None, state: WorkflowState) -> bool:
         return False
     if flt.name and state.name != flt.name:
         return False
-    if flt.created_after is not None and state.created_at < flt.created_after:
+    created = state.created_at.replace(tzinfo=timezone.utc)  # states carry naive UTC, as Dapr's
+    if flt.created_after is not None and created < flt.created_after:
         return False
-    if flt.created_before is not None and state.created_at >= flt.created_before:
+    if flt.created_before is not None and created >= flt.created_before:
         return False
-    if flt.completed_before is not None and (state.completed_at is None or state.completed_at >= flt.completed_before):
+    if flt.completed_before is not None and (
+            state.completed_at is None or state.completed_at.replace(tzinfo=timezone.utc) >= flt.completed_before):
         return False
     return True

@@ -42,7 +42,7 @@ def _started_extra(e: Any) -> dict[str, Any]:
 
 
 def _completed_extra(e: Any) -> dict[str, Any]:
-    return {"status": status_from_proto(e.workflowStatus).value}
+    return {"status": status_from_proto(e.workflowStatus).name}
 
 
 def _terminated_extra(e: Any) -> dict[str, Any]:
