@@ -15,6 +15,16 @@ if TYPE_CHECKING:
     from wf.backends.base import Backend
 
 
+class _Unset:
+    """The default of an argument left out (as Dapr's dapr.ext.workflow.UNSET): not the same as None."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
+
 def _statuses(status: Any) -> tuple[WorkflowStatus, ...] | None:
     if status is None:
         return None
@@ -93,6 +103,15 @@ class WorkflowClient:
 
     def purge_workflow(self, instance_id: str, *, recursive: bool = True, force: bool = False) -> int:
         return self.backend.purge(instance_id, recursive=recursive, force=force)
+
+    def rerun_workflow_from_event(self, instance_id: str, event_id: int, *, new_instance_id: str | None = None,
+                                  input: Any = UNSET) -> str:
+        """A new instance that replays instance_id's history up to its event event_id (an activity,
+        timer or child workflow, see get_workflow_history), runs that again and goes on; returns
+        its id. `input` replaces that event's input (None clears it); left out, it is kept."""
+        overwrite = input is not UNSET
+        return self.backend.rerun(instance_id, event_id, new_instance_id=new_instance_id,
+                                  input=dump_payload(input) if overwrite else None, overwrite_input=overwrite)
 
     # ------------------------------------------------------------------------------ wf's extensions
 

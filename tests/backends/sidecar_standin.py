@@ -261,6 +261,8 @@ class Sidecar(service_grpc.TaskHubSidecarServiceServicer):
         with self.lock:
             keys = sorted(self.instances)  # a state store lists by key
             self.page_sizes.append(request.pageSize)
+        # The token is an offset into the keys, as some state stores' are: a client that purges
+        # while it pages would skip instances (wf takes the whole selection first).
         start = int(request.continuationToken) if request.HasField("continuationToken") else 0
         size = request.pageSize if request.HasField("pageSize") else 100
         page = keys[start:start + size]

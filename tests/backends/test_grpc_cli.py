@@ -192,3 +192,20 @@ def test_grpc_commands_import_neither_httpx_nor_the_dapr_sdk(sidecar):
                      or m.startswith(("dapr.clients", "dapr.ext.workflow.dapr_workflow_client", "wf.engine.store",
                                       "wf.engine.worker", "wf.server", "sqlite3")))
         assert bad == [], f"wf {' '.join(args)} over gRPC imported {bad}"
+
+
+def test_rerun_over_grpc(sidecar):
+    from sidecar_standin import hpb, now_ts
+
+    inst = sidecar.add("src-1", "job", St.ORCHESTRATION_STATUS_COMPLETED)
+    inst.history.append(hpb.HistoryEvent(eventId=4, timestamp=now_ts(),
+                                         taskScheduled=hpb.TaskScheduledEvent(name="charge")))
+    r = wf(sidecar.url, "rerun", "src-1", "-e", "4", "--new-instance-id", "src-2", "-x", '{"amount": 9}')
+    assert (r.returncode, r.stdout.strip()) == (0, "src-2"), r.stderr
+    assert sidecar.instances["src-2"].history[-1].taskScheduled.name == "charge"
+    r = wf(sidecar.url, "rerun", "src-1", "-e", "5")
+    assert r.returncode == 1 and "does not have history event with ID '5'" in one_error(r)
+    r = wf(sidecar.url, "rerun", "src-1", "-e", "4", "--new-instance-id", "src-1")
+    assert r.returncode == 2 and "must differ" in one_error(r)
+    r = wf(sidecar.url, "rerun", "src-1", "-e", "-3")
+    assert r.returncode == 2 and one_error(r)

@@ -197,6 +197,7 @@ def test_walkthrough_against_a_mocked_sidecar(sidecar):
     (("history", "order-1"), "history"),
     (("purge", "--all-older-than", "720h"), "bulk purge"),
     (("purge", "--all", "--dry-run"), "bulk purge"),
+    (("rerun", "order-1", "-e", "1"), "rerun"),
 ])
 def test_extensions_fail_in_one_line_against_a_sidecar(sidecar, args, what):
     wf("run", "approval_workflow", "-i", "order-1", "-x", "{}")

@@ -13,9 +13,31 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from wf.model import HistoryEvent, ListFilter, NotFoundError, PendingItem, WorkflowState, WorkflowStatus
+from wf.model import (
+    HistoryEvent,
+    InvalidArgumentError,
+    ListFilter,
+    NotFoundError,
+    PendingItem,
+    WorkflowState,
+    WorkflowStatus,
+    validate_instance_id,
+)
 
 IF_EXISTS_CHOICES = ("return", "error", "replace")
+MAX_EVENT_ID = 2**32 - 1  # Dapr's eventID is a uint32 on the wire
+
+
+def check_rerun_args(instance_id: str, event_id: int, new_instance_id: str | None) -> None:
+    """What every engine checks before a rerun (usage errors, exit 2)."""
+    if isinstance(event_id, bool) or not isinstance(event_id, int) or not 0 <= event_id <= MAX_EVENT_ID:
+        raise InvalidArgumentError(f"invalid event id {event_id!r}: expected an event_id from 'wf history' "
+                                   f"(0 to {MAX_EVENT_ID})")
+    if new_instance_id is not None:
+        validate_instance_id(new_instance_id)
+        if new_instance_id == instance_id:
+            raise InvalidArgumentError("the new instance id must differ from the instance rerun")
+
 
 
 def wait_for_state(get: Callable[[], WorkflowState | None], instance_id: str, app_id: str, *, until: str,
@@ -86,6 +108,12 @@ class Backend(Protocol):
         """Newest first; streams, so a million rows cost flat memory."""
 
     def history(self, instance_id: str) -> builtins.list[HistoryEvent]: ...
+
+    def rerun(self, instance_id: str, event_id: int, *, new_instance_id: str | None = None,
+              input: str | None = None, overwrite_input: bool = False) -> str:
+        """Dapr's RerunWorkflowFromEvent: a new instance replaying instance_id's history up to its
+        scheduling event event_id, which runs again (with `input` when overwrite_input); returns
+        the new id. Only a finished, top-level instance can be rerun."""
 
     def pending(self, instance_id: str) -> builtins.list[PendingItem] | None:
         """What a live instance waits for (events, timers, activities, children, its start, a

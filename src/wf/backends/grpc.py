@@ -24,6 +24,7 @@ writes, and GetInstance with exists=false).
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import os
 import ssl
@@ -43,7 +44,7 @@ import grpc  # noqa: E402
 from google.protobuf import timestamp_pb2, wrappers_pb2  # noqa: E402
 
 from wf import __version__
-from wf.backends.base import IF_EXISTS_CHOICES, Capabilities, wait_for_state
+from wf.backends.base import IF_EXISTS_CHOICES, Capabilities, check_rerun_args, wait_for_state
 from wf.model import (
     AlreadyExistsError,
     AuthError,
@@ -68,7 +69,6 @@ LIST_PAGE = 1000  # ids per ListInstanceIDs call
 LIST_CONCURRENCY = 32  # GetInstance calls in flight while listing
 PURGE_CONCURRENCY = 32  # PurgeInstances calls in flight in a bulk purge
 MAX_MESSAGE = 64 * 1024 * 1024  # a long history can exceed gRPC's 4 MiB default
-MAX_EVENT_ID = 2**32 - 1  # eventID is a uint32 on the wire
 
 _MISSING = ("no such instance exists", "not found", "does not exist")
 _UNFINISHED = ("has not yet completed", "not in a terminal state", "is not completed")
@@ -147,6 +147,7 @@ class GrpcBackend:
         self._channel = channel
         self._stub: Any = None
         self.last_outcome: BulkOutcome | None = None  # of the last purge_many
+        self._selected: tuple[tuple[ListFilter, bool], list[str]] | None = None  # the last count's selection
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> "GrpcBackend":
@@ -235,8 +236,10 @@ class GrpcBackend:
                 err = NotFoundError(message)  # rerun: the instance exists, the event does not
         elif code == grpc.StatusCode.ALREADY_EXISTS:
             err = AlreadyExistsError(message or "already exists")
-        elif code == grpc.StatusCode.FAILED_PRECONDITION or any(m in lowered for m in _UNFINISHED):
+        elif any(m in lowered for m in _UNFINISHED):
             err = InvalidStateError(_unfinished(instance_id, message, what))
+        elif code == grpc.StatusCode.FAILED_PRECONDITION:  # wf serve: the operation cannot apply in this state
+            err = InvalidStateError(message)
         elif code == grpc.StatusCode.INVALID_ARGUMENT:
             # wf checks ids, JSON and numbers before sending, so what the engine still refuses is
             # mostly about the instance (rerun of a child, of a timer with input): exit 1 then.
@@ -374,11 +377,11 @@ class GrpcBackend:
                               read=True, instance_id=instance_id, what="history")
         return [event_from_proto(e) for e in response.events]
 
-    def _ids(self) -> Iterator[str]:
+    def _ids(self, page_size: int = LIST_PAGE) -> Iterator[str]:
         """Every instance id, page by page (ListInstanceIDs with a continuation token)."""
         token: str | None = None
         while True:
-            request = pb.ListInstanceIDsRequest(pageSize=LIST_PAGE)
+            request = pb.ListInstanceIDsRequest(pageSize=page_size)
             if token:
                 request.continuationToken = token
             try:
@@ -399,7 +402,7 @@ class GrpcBackend:
         skipped; one whose state cannot be read goes to `failures` and the listing goes on. With
         `most`, no more than that many states are asked for (a limit without filters)."""
         pending: deque[tuple[str, Any]] = deque()
-        ids = self._ids() if most is None else itertools.islice(self._ids(), most)
+        ids = self._ids() if most is None else itertools.islice(self._ids(min(LIST_PAGE, most)), most)
         rpc = self.stub.GetInstance
 
         def submit() -> bool:
@@ -470,17 +473,26 @@ class GrpcBackend:
 
     # ------------------------------------------------------------------------------ bulk purge
 
-    def _selection(self, flt: ListFilter, force: bool) -> Iterator[WorkflowState]:
+    def _selection(self, flt: ListFilter, force: bool) -> builtins.list[str]:
+        """The ids a bulk purge takes, all read before the first is purged: a purge while paging
+        would shift the engine's pages (a state store's continuation token may be an offset), and
+        instances created meanwhile are not touched. The last selection is kept for the purge that
+        follows its count (the confirmation at a terminal)."""
+        key = (flt, force)
+        if self._selected is not None and self._selected[0] == key:
+            return self._selected[1]
         failures: Failures = []
-        for state in self._states(flt, fetch_payloads=False, window=LIST_CONCURRENCY, failures=failures):
-            if force or state.runtime_status.is_terminal:
-                yield state
+        ids = [s.instance_id for s in self._states(flt, fetch_payloads=False, window=LIST_CONCURRENCY,
+                                                    failures=failures)
+               if force or s.runtime_status.is_terminal]
         if failures:
             raise WfError(f"could not read {len(failures)} instance{'s' if len(failures) != 1 else ''} "
-                          f"to select them (first: {failures[0]}); nothing more was purged")
+                          f"to select them (first: {failures[0]}); nothing was purged")
+        self._selected = (key, ids)
+        return ids
 
     def count(self, flt: ListFilter, *, force: bool = False) -> int:
-        return sum(1 for _ in self._selection(flt, force))
+        return len(self._selection(flt, force))
 
     def purge_many(self, flt: ListFilter, *, force: bool = False, dry_run: bool = False,
                    progress: Callable[[int], None] | None = None) -> int:
@@ -511,9 +523,10 @@ class GrpcBackend:
             if progress is not None:
                 progress(deleted)
 
-        for state in self._selection(flt, force):
-            request = pb.PurgeInstancesRequest(instanceId=state.instance_id, recursive=True, force=force)
-            pending.append((state.instance_id, rpc.future(request, timeout=self.timeout, metadata=self._metadata)))
+        selected, self._selected = self._selection(flt, force), None
+        for iid in selected:
+            request = pb.PurgeInstancesRequest(instanceId=iid, recursive=True, force=force)
+            pending.append((iid, rpc.future(request, timeout=self.timeout, metadata=self._metadata)))
             if len(pending) >= PURGE_CONCURRENCY:
                 settle(*pending.popleft())
         while pending:
@@ -523,17 +536,6 @@ class GrpcBackend:
 
 def future_request(instance_id: str, fetch_payloads: bool) -> Any:
     return pb.GetInstanceRequest(instanceId=instance_id, getInputsAndOutputs=fetch_payloads)
-
-
-def check_rerun_args(instance_id: str, event_id: int, new_instance_id: str | None) -> None:
-    """What every engine checks before a rerun (usage errors, exit 2)."""
-    if isinstance(event_id, bool) or not isinstance(event_id, int) or not 0 <= event_id <= MAX_EVENT_ID:
-        raise InvalidArgumentError(f"invalid event id {event_id!r}: expected an event_id from 'wf history' "
-                                   f"(0 to {MAX_EVENT_ID})")
-    if new_instance_id is not None:
-        validate_instance_id(new_instance_id)
-        if new_instance_id == instance_id:
-            raise InvalidArgumentError("the new instance id must differ from the instance rerun")
 
 
 def _unfinished(instance_id: str | None, message: str, what: str) -> str:

@@ -151,6 +151,15 @@ class LocalBackend:
 
         return control.purge(self._existing(instance_id), self.app_id, instance_id, recursive=recursive, force=force)
 
+    def rerun(self, instance_id: str, event_id: int, *, new_instance_id: str | None = None,
+              input: str | None = None, overwrite_input: bool = False) -> str:
+        from wf.backends.base import check_rerun_args
+        from wf.engine.rerun import rerun
+
+        check_rerun_args(instance_id, event_id, new_instance_id)
+        return rerun(self._existing(instance_id), self.app_id, instance_id, event_id, new_instance_id=new_instance_id,
+                     input=input, overwrite_input=overwrite_input)
+
     def purge_many(self, flt: ListFilter, *, force: bool = False, dry_run: bool = False,
                    progress: Callable[[int], None] | None = None) -> int:
         from wf.engine import control

@@ -27,6 +27,7 @@ COMMAND_MODULES = {
     "terminate": "wf.cli.control",
     "wait": "wf.cli.control",
     "purge": "wf.cli.purge",
+    "rerun": "wf.cli.rerun",
     "worker": "wf.cli.worker",
     "serve": "wf.cli.serve",
     "config": "wf.cli.config",

@@ -21,26 +21,29 @@ class StubsUnavailable(ImportError):
     """grpcio, protobuf or the Dapr package is not installed."""
 
 
-_PACKAGES = ("dapr.ext.workflow", "dapr.ext.workflow._durabletask", "dapr.ext.workflow._durabletask.internal")
+_SDK = "dapr.ext.workflow"
+_PACKAGES = (("dapr", ""), ("dapr.ext", "/ext"), (_SDK, "/ext/workflow"), (f"{_SDK}._durabletask", "/ext/workflow/_durabletask"),
+             (f"{_SDK}._durabletask.internal", "/ext/workflow/_durabletask/internal"))
 
 
 def _skip_sdk_init() -> list[str]:
-    """Stand-in package modules, so importing the generated modules does not run
-    ``dapr.ext.workflow/__init__`` (the whole SDK: aiohttp, the Dapr clients; ~150 ms of a
-    `wf list --url grpc://...` budget). Returns the names to drop again once the stubs are loaded:
-    a later ``import dapr.ext.workflow`` then runs for real and finds the same stub modules."""
+    """Stand-in package modules, so importing the generated modules runs neither ``dapr/__init__``
+    (importlib.metadata) nor ``dapr.ext.workflow/__init__`` (the whole SDK: aiohttp, the Dapr
+    clients): ~180 ms of a `wf list --url grpc://...` budget. Returns the names to drop again once
+    the stubs are loaded: a later ``import dapr.ext.workflow`` then runs for real and finds the
+    same stub modules."""
     import importlib.util
     import sys
     import types
 
-    if _PACKAGES[0] in sys.modules:
+    if _SDK in sys.modules:
         return []
-    spec = importlib.util.find_spec(_PACKAGES[0])
+    spec = importlib.util.find_spec("dapr")  # a top-level package: found without running it
     if spec is None or not spec.submodule_search_locations:
         return []
     root = list(spec.submodule_search_locations)[0]
     added = []
-    for name, sub in zip(_PACKAGES, ("", "/_durabletask", "/_durabletask/internal"), strict=True):
+    for name, sub in _PACKAGES:
         if name not in sys.modules:
             shell = types.ModuleType(name)
             shell.__path__ = [root + sub]

@@ -59,6 +59,7 @@ from wf.backends.http import (
     EXT_IF_EXISTS,
     EXT_LIST,
     EXT_PENDING,
+    EXT_RERUN,
     EXT_START_TIME,
     EXT_TERMINATE_OUTPUT,
     EXT_TERMINATE_RECURSIVE,
@@ -98,7 +99,7 @@ MAX_APPS = 1024  # app ids whose backend stays made (a local one is a few object
 PREFIXES = ("/v1.0", "/v1.0-beta1")
 COMPONENT = "dapr"
 EXTENSIONS = (EXT_LIST, EXT_HISTORY, EXT_BULK_PURGE, EXT_START_TIME, EXT_IF_EXISTS, EXT_TERMINATE_OUTPUT,
-              EXT_TERMINATE_RECURSIVE, EXT_APP_ID, EXT_FETCH_PAYLOADS, EXT_PENDING)
+              EXT_TERMINATE_RECURSIVE, EXT_APP_ID, EXT_FETCH_PAYLOADS, EXT_PENDING, EXT_RERUN)
 APP_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 OPEN_PATHS = frozenset({"/healthz", "/v1.0/healthz", "/v1.0/healthz/outbound", "/openapi.json", "/docs",
                         "/docs/oauth2-redirect"})
@@ -715,6 +716,24 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
             backend = await _run(backends.get, appID)
             await _run(backend.terminate, instance_id, output, rec)
             return Response(status_code=202)
+
+        @app.post(f"{base}/{{instance_id}}/rerun", status_code=202, tags=tags, include_in_schema=in_schema,
+                  summary="Rerun a finished instance from one of its events, as a new instance (wf extension; "
+                          "body, optional: the new input of that event)", openapi_extra=raw_body)
+        async def rerun(request: Request, component: str, instance_id: str,
+                        eventID: str = Query(..., description="the event_id of an activity, timer or child workflow"),
+                        newInstanceID: str | None = Query(None), appID: str | None = Query(None)) -> JSONResponse:
+            _check_component(component)
+            _check_id(instance_id)
+            if newInstanceID is not None:
+                _check_id(newInstanceID)
+            if not eventID.isdigit():
+                raise _malformed(f"invalid eventID {eventID[:40]!r}: expected a non-negative integer")
+            body = await _json_text(request, "the input")
+            backend = await _run(backends.get, appID)
+            new_id = await _run(backend.rerun, instance_id, int(eventID), new_instance_id=newInstanceID, input=body,
+                                overwrite_input=body is not None)
+            return JSONResponse({"instanceID": new_id}, status_code=202)
 
         @app.post(f"{base}/{{instance_id}}/purge", status_code=202, tags=tags, include_in_schema=in_schema,
                   summary="Purge a finished instance and its children")

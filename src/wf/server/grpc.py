@@ -270,7 +270,15 @@ class Servicer(service_grpc.TaskHubSidecarServiceServicer):
 
     @_rpc
     def RerunWorkflowFromEvent(self, request: Any, context: grpc.ServicerContext) -> Any:
-        raise _Abort(grpc.StatusCode.UNIMPLEMENTED, "wf serve does not rerun workflows from an event yet")
+        if request.HasField("newChildWorkflowInstanceID"):
+            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, "wf serve does not rename a rerun child workflow; "
+                         "leave newChildWorkflowInstanceID unset")
+        backend = self._backend(self._router(request))
+        new_id = backend.rerun(_lookup_id(request.sourceInstanceID), request.eventID,
+                               new_instance_id=request.newInstanceID if request.HasField("newInstanceID") else None,
+                               input=request.input.value if request.HasField("input") else None,
+                               overwrite_input=request.overwriteInput)
+        return spb.RerunWorkflowFromEventResponse(newInstanceID=new_id)
 
     # ------------------------------------------------------------------------------ worker calls
 
