@@ -111,7 +111,7 @@ class WorkflowClient:
         its id. `input` replaces that event's input (None clears it); left out, it is kept."""
         overwrite = input is not UNSET
         return self.backend.rerun(instance_id, event_id, new_instance_id=new_instance_id,
-                                  input=dump_payload(input) if overwrite else None, overwrite_input=overwrite)
+                                  input=payload.encode(input) if overwrite else None, overwrite_input=overwrite)
 
     # ------------------------------------------------------------------------------ wf's extensions
 
