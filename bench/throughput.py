@@ -14,7 +14,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from common import Timer, conditions, fresh_db, peer_versions, report
