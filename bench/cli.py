@@ -43,7 +43,7 @@ N_PEER = int(sys.argv[2]) if len(sys.argv) > 2 else 5_000
 DIR = Path(os.environ.get("WF_BENCH_DIR", "/tmp/wf-bench"))
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
-RUNS = int(os.environ.get("CLI_RUNS", "15"))
+RUNS = int(os.environ.get("CLI_RUNS", "21"))
 
 
 def wf_store(n: int) -> Path:

@@ -64,5 +64,6 @@ if __name__ == "__main__":
            second_process_p99_ms=round(percentile(other, 99), 2),
            temporal_p50_ms=temporal and round(temporal["p50_ms"], 1), temporal_p99_ms=temporal and round(temporal["p99_ms"], 1),
            temporal_p50_over_wf=temporal and round(temporal["p50_ms"] / p50, 1),
+           temporal_sdk_errors=temporal and temporal["sdk_errors"],
            peers=peer_versions(), conditions=conditions(),
            targets={"same_process_p50_ms": 2, "second_process_p50_ms": 50})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 import tempfile
 import time
@@ -25,6 +26,18 @@ from temporal_apps import OneStep, ThreeSteps, inc
 from temporal_server import dev_server
 
 QUEUE = "bench"
+
+
+class Errors(logging.Handler):
+    """Counts the SDK's warnings and errors (a failed workflow task is retried, and slows the run)."""
+
+    count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        Errors.count += 1
+
+
+logging.getLogger("temporalio").addHandler(Errors(logging.WARNING))
 
 
 async def run_many(address: str, n: int, ids: list[str] | None = None) -> float:
@@ -70,16 +83,16 @@ if __name__ == "__main__":
         n, durability = int(sys.argv[2]), sys.argv[3]
         with dev_server(f"{tempfile.mkdtemp(prefix='wf-bench-temporal-')}/temporal.sqlite", durability) as addr:
             seconds = asyncio.run(run_many(addr, n))
-        print(json.dumps({"rate": n / seconds}))
+        print(json.dumps({"rate": n / seconds, "sdk_errors": Errors.count}))
     elif mode == "latency":
         n = int(sys.argv[2])
         with dev_server(f"{tempfile.mkdtemp(prefix='wf-bench-temporal-')}/temporal.sqlite") as addr:
             ms = asyncio.run(latencies(addr, n))
-        print(json.dumps({"p50_ms": percentile(ms, 50), "p99_ms": percentile(ms, 99)}))
+        print(json.dumps({"p50_ms": percentile(ms, 50), "p99_ms": percentile(ms, 99), "sdk_errors": Errors.count}))
     elif mode == "seed":
         path, n = sys.argv[2], int(sys.argv[3])
         with dev_server(path) as addr:
             seconds = asyncio.run(run_many(addr, n, [f"bench-{i:08d}" for i in range(n)]))
-        print(json.dumps({"seeded": n, "rate": n / seconds}))
+        print(json.dumps({"seeded": n, "rate": n / seconds, "sdk_errors": Errors.count}))
     else:
         raise SystemExit(f"unknown mode {mode!r}")

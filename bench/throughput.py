@@ -65,6 +65,9 @@ def run_wf_processes(processes: int, n: int) -> float:
     return n / t.elapsed
 
 
+PEER_ERRORS: dict[str, int] = {}  # Temporal SDK warnings/errors per run (retried workflow tasks)
+
+
 def run_peer(script: str, *args: str) -> float | None:
     """A peer's rate from its own process; None when it is not installed or failed."""
     module = {"dbos_peer.py": "dbos", "temporal_peer.py": "temporalio"}[script]
@@ -78,7 +81,10 @@ def run_peer(script: str, *args: str) -> float | None:
     if not lines:
         print(f"{script} {' '.join(args)} failed: {out.stderr[-500:]}", file=sys.stderr)
         return None
-    return json.loads(lines[-1])["rate"]
+    figures = json.loads(lines[-1])
+    if "sdk_errors" in figures:
+        PEER_ERRORS[" ".join(args)] = figures["sdk_errors"]
+    return figures["rate"]
 
 
 def spread(values: list[float]) -> dict[str, float]:
@@ -125,5 +131,5 @@ if __name__ == "__main__":
     report("throughput", runs=RUNS, sizes=sizes,
            worker_processes={"workflows": n, "one_per_s": spread(one), "two_per_s": spread(two),
                              "two_over_one": round(statistics.median(two) / statistics.median(one), 2)},
-           peers=peer_versions(), conditions={"before": before, "after": conditions()},
+           temporal_sdk_errors=PEER_ERRORS, peers=peer_versions(), conditions={"before": before, "after": conditions()},
            targets={"normal_per_s": 2000, "full_vs_dbos": 25, "full_vs_temporal_full": 50})
