@@ -2,7 +2,8 @@
 durability normal and full, five runs each (median, min, max), interleaved with the peers in the
 same run: DBOS Transact on SQLite and Temporal's dev server (SQLite, WAL; synchronous NORMAL for
 "normal", FULL for "full"), each when installed (the bench extra). Then whether two worker
-processes on one store beat one: the same N = 2,000 with the workers out of process.
+processes on one store beat one: the same N = 2,000 with the workers out of process. Beside each
+wall-clock rate of wf, its rate per CPU second of the process (all threads).
 
     python bench/throughput.py [SIZES] [RUNS]      (default 500,2000 and 5)
 """
@@ -14,6 +15,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from common import Timer, conditions, fresh_db, peer_versions, report
@@ -21,6 +23,9 @@ from common import Timer, conditions, fresh_db, peer_versions, report
 SIZES = [int(n) for n in (sys.argv[1] if len(sys.argv) > 1 else "500,2000").split(",")]
 RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else 5
 HERE = Path(__file__).resolve().parent
+
+
+CPU_RATES: dict[str, list[float]] = {}  # workflows per CPU second of this process, per durability
 
 
 def run_wf(durability: str, n: int) -> float:
@@ -31,11 +36,15 @@ def run_wf(durability: str, n: int) -> float:
     client = wf.WorkflowClient(db)
     runtime = wf.WorkflowRuntime(db, durability=durability)
     runtime.workflows, runtime.activities = wfr.workflows, wfr.activities
+    cpu = time.process_time()
     with Timer() as t:
         runtime.start()
         ids = [client.schedule_new_workflow(three_steps, input=i) for i in range(n)]
         for iid in ids:
             client.wait_for_workflow_completion(iid, timeout_in_seconds=600)
+    # What the run cost in CPU (every thread): on a machine shared with others, the wall-clock rate
+    # also counts the time this process waited for a core.
+    CPU_RATES.setdefault(durability, []).append(n / (time.process_time() - cpu))
     runtime.shutdown()
     return n / t.elapsed
 
@@ -99,6 +108,7 @@ if __name__ == "__main__":
     before = conditions()
     sizes = {}
     for n in SIZES:
+        CPU_RATES.clear()
         normal: list[float] = []
         full: list[float] = []
         # The peers run between wf's rounds, so a change in the machine's load hits both sides.
@@ -116,6 +126,7 @@ if __name__ == "__main__":
         wf_full = statistics.median(full)
         sizes[str(n)] = {
             "wf_normal_per_s": spread(normal), "wf_full_per_s": spread(full),
+            "wf_normal_per_cpu_s": spread(CPU_RATES["normal"]), "wf_full_per_cpu_s": spread(CPU_RATES["full"]),
             "dbos_sqlite_per_s": peer.get("dbos") and round(peer["dbos"], 1),
             "temporal_normal_per_s": peer.get("temporal_normal") and round(peer["temporal_normal"], 1),
             "temporal_full_per_s": peer.get("temporal_full") and round(peer["temporal_full"], 1),
