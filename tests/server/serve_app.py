@@ -34,6 +34,13 @@ def approval(ctx, order):
     return {"order": (order or {}).get("id"), "approved": bool((decision or {}).get("approved"))}
 
 
+@wfr.workflow
+def event_echo(ctx, event_name):
+    """Waits for the event its input names and returns its data."""
+    data = yield ctx.wait_for_external_event(event_name)
+    return data
+
+
 def make_runtime(db: str, app_id: str | None = None) -> wf.WorkflowRuntime:
     """A fresh runtime with these workflows on the given store."""
     rt = wf.WorkflowRuntime(db=db, app_id=app_id)

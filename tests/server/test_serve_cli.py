@@ -177,3 +177,23 @@ def test_get_says_what_an_instance_waits_for_through_wf_serve(serve_process, tmp
     assert body["instanceID"] == "w1" and body["pending"][0] == items[0]
     missing = httpx.get(f"{s.url}/v1.0/workflows/dapr/ghost/pending")
     assert missing.status_code == 404 and missing.json()["errorCode"] == "ERR_INSTANCE_ID_NOT_FOUND"
+
+
+def test_event_names_with_dots_work_over_url_as_locally(serve_process, tmp_path):
+    """`.` and `..` are path segments an HTTP client would resolve away: they must arrive as names."""
+    s = serve_process("--app", APP_SPEC)
+    remote = wf_env(tmp_path, WF_URL=s.url)
+    local = wf_env(tmp_path, WF_DB=str(tmp_path / "serve.db"))
+    cases = [(env, f"{where}-{n}", event) for n, event in enumerate([".", "..", "%2E"])
+             for env, where in ((remote, "url"), (local, "local"))]
+    for env, iid, event in cases:
+        assert run_wf(env, "run", "event_echo", "-i", iid, "-x", json.dumps(event)).returncode == 0
+    for env, iid, event in cases:
+        wait_until(lambda iid=iid, env=env: status(env, iid) == "RUNNING", 30, f"{iid} running")
+        r = run_wf(env, "raise-event", iid, event, "-x", json.dumps({"via": iid}))
+        assert r.returncode == 0, (event, r.stderr)
+        assert r.stdout == f"Raised event {event} on {iid}\n"
+    for env, iid, event in cases:
+        r = run_wf(env, "wait", iid, "--timeout", "30s", "-o", "json")
+        assert r.returncode == 0, (event, r.stderr)
+        assert json.loads(json.loads(r.stdout)["serialized_output"]) == {"via": iid}, event

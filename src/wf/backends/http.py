@@ -591,9 +591,12 @@ class HttpBackend:
 
 
 def _seg(text: str) -> str:
-    """One URL path segment. A '/' cannot cross Dapr's routes (servers decode %2F before routing)."""
+    """One URL path segment. A '/' cannot cross Dapr's routes (servers decode %2F before routing);
+    '.' and '..' are sent as %2E and %2E%2E, else the client resolves them away as dot segments."""
     if "/" in text:
         raise InvalidArgumentError(f"{text!r} contains '/', which Dapr's HTTP API cannot carry in a name")
+    if text in (".", ".."):
+        return "%2E" * len(text)
     return urllib.parse.quote(text, safe="")
 
 
