@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
+
+import pytest
 
 
 from cli_testing import WF_EXE, run_wf, wait_until, wf_env
@@ -138,14 +141,35 @@ def test_usage_error_in_subprocess(db):
     assert r.returncode == 2 and "conflict" in r.stderr and len(r.stderr.splitlines()) == 1
 
 
-def test_closed_pipe_is_quiet(db, backend):
-    for i in range(300):
-        backend.start("doubler", instance_id=f"pipe-{i}")
+@pytest.mark.parametrize("args", [("list", "-o", "ids"), ("list", "-o", "jsonl"), ("list", "-o", "json"),
+                                  ("list",), ("list", "-o", "wide"), ("list", "-o", "yaml")])
+def test_closed_pipe_ends_quietly_with_141(db, backend, args):
+    """`wf list | head -1`: the reader leaves after one line; wf stops at once, says nothing, and exits
+    141 (as a process SIGPIPE ended), never 1. The output is far larger than a pipe's buffer."""
+    for i in range(2500):
+        backend.start("doubler", instance_id=f"pipe-{i:05d}-" + "x" * 50)
     backend.close()
-    r = subprocess.run(f"'{WF_EXE}' list -o jsonl | head -1", shell=True, capture_output=True, text=True,
-                       timeout=30, env=wf_env(db))
+    cmd = f"'{WF_EXE}' {' '.join(args)} --limit 100000 | head -1; echo \"wf exited ${{PIPESTATUS[0]}}\" >&2"
+    r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=60, env=wf_env(db))
     assert len(r.stdout.splitlines()) == 1
-    assert "Traceback" not in r.stderr and "Error" not in r.stderr
+    assert r.stderr == "wf exited 141\n", r.stderr
+
+
+def test_ctrl_c_exits_130_without_noise(db, backend):
+    backend.start("doubler", instance_id="never-ends")  # no worker: wait waits
+    backend.close()
+    p = subprocess.Popen([WF_EXE, "wait", "never-ends", "--timeout", "60s"], env=wf_env(db),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # it is waiting once it has the store open
+        wait_until(lambda: any(os.path.realpath(f"/proc/{p.pid}/fd/{fd}") == os.path.realpath(db)
+                               for fd in os.listdir(f"/proc/{p.pid}/fd")), 20, "wf wait to open the store")
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=20)
+    finally:
+        p.kill()
+    assert p.returncode == 130, (p.returncode, err)
+    assert out == "" and err == "", (out, err)
 
 
 def test_run_app_in_subprocess(db):

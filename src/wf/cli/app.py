@@ -60,6 +60,15 @@ class WfGroup(click.Group):
         self.invoked = cmd.name if cmd is not None else None
         return (cmd.name if cmd is not None else name), cmd, rest
 
+    def invoke(self, ctx: click.Context) -> Any:
+        # click's main would turn these into "Aborted!" and exit 1: carry them past it as our own.
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise errors.Interrupted() from None
+        except BrokenPipeError:
+            raise errors.OutputClosed() from None
+
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
         if not standalone_mode:
@@ -69,6 +78,8 @@ class WfGroup(click.Group):
         except BaseException as exc:  # noqa: BLE001 - this is the one place that reports errors
             if isinstance(exc, SystemExit):
                 raise
+            if isinstance(exc, click.Abort) and isinstance(exc.__cause__, KeyboardInterrupt):
+                exc = errors.Interrupted()  # Ctrl-C while click parsed the command line
             code = errors.handle(exc)
         else:
             code = rv if isinstance(rv, int) else 0
@@ -103,7 +114,8 @@ def cli(ctx: click.Context, db: str | None, url: str | None, token: str | None, 
       wf purge --all-older-than 720h -y
 
     Exit codes: 0 ok, 1 refused or failed, 2 usage; `run --wait` and `wait`: 3 FAILED,
-    4 TERMINATED or CANCELED, 124 timed out.
+    4 TERMINATED or CANCELED, 124 timed out; 130 interrupted (Ctrl-C); 141 the reader of
+    the output went away (`wf list | head`), quietly.
     """
     g = Globals(db=db, url=url, token=token, app_id=app_id, profile=profile, no_color=no_color)
     ctx.obj = g

@@ -2,7 +2,8 @@
 
 Exit codes (DESIGN.md): 0 success; 1 the engine refused or failed (WfError's default); 2 usage (click's
 usage errors, InvalidArgumentError); and for `run --wait` / `wait`: 3 FAILED, 4 TERMINATED or
-CANCELED, 124 timed out. No traceback unless WF_DEBUG=1.
+CANCELED, 124 timed out; 130 interrupted (Ctrl-C), 141 the output pipe closed (both without a
+message). No traceback unless WF_DEBUG=1.
 """
 
 from __future__ import annotations
@@ -45,6 +46,14 @@ def error_line(message: str) -> None:
     click.echo(f"Error: {one_line(message)}", err=True)
 
 
+class Interrupted(Exception):
+    """Ctrl-C (SIGINT): exit 130, quietly (the terminal already shows ^C)."""
+
+
+class OutputClosed(Exception):
+    """The reader of stdout went away (`wf list | head -1`): exit 141 like a process SIGPIPE ended, quietly."""
+
+
 class ExitWith(Exception):
     """Raised by a command that has already reported what happened and wants a given exit code."""
 
@@ -54,12 +63,27 @@ class ExitWith(Exception):
         self.message = message
 
 
+def _silence_stdout() -> None:
+    """`wf list -o jsonl | head`: the reader left; stop quietly, without a second error at exit
+    (Python's final flush of the buffered rest would fail again)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def handle(exc: BaseException) -> int:
     """Report exc on stderr (one line) and return the process exit code."""
     if isinstance(exc, ExitWith):
         if exc.message:
             error_line(exc.message)
         return exc.code
+    if isinstance(exc, (Interrupted, KeyboardInterrupt)):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, (OutputClosed, BrokenPipeError)):
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     if debug_enabled() and not isinstance(exc, (click.exceptions.Exit, click.Abort)):
         import traceback
 
@@ -80,17 +104,6 @@ def handle(exc: BaseException) -> int:
     if isinstance(exc, (click.Abort, EOFError)):
         click.echo("Aborted.", err=True)
         return EXIT_ERROR
-    if isinstance(exc, KeyboardInterrupt):
-        click.echo("\nInterrupted.", err=True)
-        return EXIT_INTERRUPTED
-    if isinstance(exc, BrokenPipeError):
-        # `wf list -o jsonl | head`: the reader left; stop quietly, without a second error at exit.
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except (OSError, ValueError, AttributeError):
-            pass
-        return EXIT_BROKEN_PIPE
     if isinstance(exc, TimeoutError):
         error_line(str(exc) or "timed out")
         return EXIT_TIMEOUT
