@@ -333,6 +333,8 @@ def validate_json(text: str | None, what: str = "input") -> str | None:
         return None
     try:
         json.loads(text)
+    except RecursionError:  # json.loads recurses per nesting level; the limit depends on the stack
+        raise InvalidArgumentError(f"{what} is nested too deeply to be read as JSON") from None
     except ValueError as exc:
         raise InvalidArgumentError(f"{what} is not valid JSON: {exc}") from None
     return text

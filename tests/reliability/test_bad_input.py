@@ -154,6 +154,14 @@ ROWS = [
     Row("json-binary-file", ("run", "collector", "-x", "@{tmp}/bin.json"), 2, "is not UTF-8 text", setup=garbage_file),
     Row("json-too-deep", ("run", "collector", "-x", "@{tmp}/deep.json"), 2, "nested too deeply", setup=deep_file),
     Row("json-huge-broken", ("run", "collector", "-x", "@{tmp}/hugebad.json"), 2, "not valid JSON", setup=huge_bad_file),
+    # arguments that are not UTF-8 (bytes 0xff reach Python as the lone surrogate \udcff)
+    Row("utf8-id", ("get", "ab\udcff"), 2, "is not valid UTF-8 text: 'ab\\xff'"),
+    Row("utf8-input", ("run", "collector", "-x", '"\udcff"'), 2, "the value of -x is not valid UTF-8"),
+    Row("utf8-input-long", ("run", "collector", "--input=\udcfe"), 2, "the value of --input is not valid UTF-8"),
+    Row("utf8-event-name", ("raise-event", "live", "\udcffev"), 2, "is not valid UTF-8 text: '\\xffev'"),
+    Row("utf8-filter", ("list", "-w", "\udcff"), 2, "the value of -w is not valid UTF-8"),
+    Row("utf8-db", ("--db", "{tmp}/\udcff.db", "list"), 2, "the value of --db is not valid UTF-8"),
+    Row("utf8-command", ("\udcfe",), 2, "is not valid UTF-8 text: '\\xfe'"),
     # huge, valid payloads to an instance that cannot take them
     Row("huge-event-unknown", ("raise-event", "ghost/poke", "-x", "@{tmp}/huge.json"), 1, "no workflow instance 'ghost'",
         setup=huge_file),
@@ -335,6 +343,56 @@ def test_bad_input(row, mode, store, tmp_path, request):
     for suffix in ("-wal", "-journal"):
         if row.raw and os.path.exists(store + suffix):
             assert os.path.getsize(store + suffix) == 0, f"{row.id} ({mode}) wrote a {suffix} file"
+
+
+def _nested(tmp: Path, depth: int) -> str:
+    path = tmp / f"deep-{depth}.json"
+    path.write_text("[" * depth + "]" * depth)
+    return str(path)
+
+
+def _deep_outcome(code: int, err: str, depth: int, ok_code: int, ok_text: str) -> str:
+    """'ok' or 'deep'; anything else (an unexpected RecursionError, a traceback) fails the test."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "Traceback" not in err and "unexpected" not in err, f"depth {depth}: {err[-500:]!r}"
+    if code == 2:
+        assert len(lines) == 1 and "is nested too deeply to be read as JSON" in lines[0], (depth, lines)
+        return "deep"
+    assert code == ok_code and (not ok_text or ok_text in err), (depth, code, err[-300:])
+    return "ok"
+
+
+def test_deep_json_gets_one_message_at_every_depth_through_the_executable(tmp_path):
+    """Python's JSON parser recurses per level, so where it gives up depends on the stack: around
+    the limit, one parse passed and the next (one frame deeper) raised RecursionError."""
+    db = str(tmp_path / "deep.db")
+    outcomes = []
+    for depth in [*range(970, 1001), 3000]:
+        r = run_wf(wf_env(db, tmp_path), "run", "collector", "-i", f"d{depth}", "-x", f"@{_nested(tmp_path, depth)}")
+        outcomes.append(_deep_outcome(r.returncode, r.stderr, depth, 0, ""))
+    assert outcomes[0] == "ok" and outcomes[-1] == "deep", outcomes
+    assert outcomes == sorted(outcomes, key=["ok", "deep"].index), "deep, then accepted again"
+
+
+def test_deep_json_gets_one_message_at_every_depth_in_process(tmp_path):
+    from wf import settings
+    from wf.cli.app import cli
+
+    db = str(tmp_path / "deep.db")
+    for what, args, ok_code, ok_text in (("input", ("run", "collector", "-i", "x{d}"), 0, ""),
+                                         ("event", ("raise-event", "ghost", "poke"), 1, "no workflow instance"),
+                                         ("output", ("terminate", "ghost"), 1, "no workflow instance")):
+        flag = "--output" if what == "output" else "-x"
+        outcomes = []
+        for depth in [*range(700, 1101, 2), 5000]:
+            argv = ["--db", db, *[a.format(d=depth) for a in args], flag, f"@{_nested(tmp_path, depth)}"]
+            try:
+                r = CliRunner().invoke(cli, argv, prog_name="wf", catch_exceptions=True)
+            finally:
+                settings.clear_overrides()
+            assert r.exception is None or isinstance(r.exception, SystemExit), (depth, r.exception)
+            outcomes.append(_deep_outcome(r.exit_code, r.stderr, depth, ok_code, ok_text))
+        assert outcomes[0] == "ok" and outcomes[-1] == "deep", (what, outcomes)
 
 
 def test_the_table_is_big_enough():

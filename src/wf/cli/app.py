@@ -74,6 +74,7 @@ class WfGroup(click.Group):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
+            _refuse_undecodable([a for a in (sys.argv[1:] if args is None else args) if isinstance(a, str)])
             rv = super().main(args, prog_name or "wf", complete_var, standalone_mode=False, **extra)
         except BaseException as exc:  # noqa: BLE001 - this is the one place that reports errors
             if isinstance(exc, SystemExit):
@@ -90,6 +91,24 @@ class WfGroup(click.Group):
         except (OSError, ValueError):
             pass
         sys.exit(code)
+
+
+def _refuse_undecodable(args: list[str]) -> None:
+    """Bytes that are not UTF-8 reach Python as lone surrogates, which no store, URL or JSON can
+    carry: a usage error naming the argument, before any command sees it."""
+    for i, arg in enumerate(args):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = arg.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+            name, sep, _ = arg.partition("=")
+            if arg.startswith("--") and sep and name.isascii():
+                what = f"the value of {name}"
+            elif i and args[i - 1].startswith("-") and "=" not in args[i - 1] and len(args[i - 1]) > 1:
+                what = f"the value of {args[i - 1][:40]}"
+            else:
+                what = f"argument {i + 1}"
+            raise click.UsageError(f"{what} is not valid UTF-8 text: '{errors.one_line(shown)[:120]}'") from None
 
 
 @click.group(cls=WfGroup, context_settings=CONTEXT_SETTINGS)

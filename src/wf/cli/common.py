@@ -21,7 +21,6 @@ from wf.model import (
     WorkflowState,
     WorkflowStatus,
     validate_instance_id,
-    validate_json,
 )
 
 if TYPE_CHECKING:
@@ -187,9 +186,9 @@ def read_payload(value: str | None, what: str = "input") -> str | None:
         raise InvalidArgumentError(f"{source} is nested too deeply to be read as JSON") from None
     except _NonJsonConstant as exc:  # Python's json reads NaN/Infinity; JSON (and jq, Dapr) do not
         raise InvalidArgumentError(f"{source} is not valid JSON: {exc} is not a JSON value") from None
-    except ValueError:
-        pass  # validate_json words it
-    return validate_json(text, source)
+    except ValueError as exc:
+        raise InvalidArgumentError(f"{source} is not valid JSON: {exc}") from None
+    return text  # parsed once: a second parse one frame deeper could fail where this one passed
 
 
 class _NonJsonConstant(ValueError):

@@ -103,11 +103,11 @@ def payload_text(text: str | None) -> str:
         return ""
     try:
         value = json.loads(text)
-    except (ValueError, TypeError):
+        if isinstance(value, str):
+            return value
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    except (ValueError, TypeError, RecursionError):  # too deep to re-encode here: show it as stored
         return str(text)
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def clip(text: str, width: int = DETAILS_WIDTH) -> str:
