@@ -45,6 +45,22 @@ def populate(path: str, n: int, age_hours: float = 2.0) -> None:
     store.close()
 
 
+def populate_waiting(path: str, n: int, name: str = "await_event", app_id: str = "default") -> None:
+    """N RUNNING instances that wait for an event (history: their start), as a worker leaves them."""
+    store = Store(path)
+    now = time.time()
+    done = 0
+    while done < n:
+        with store.write():
+            for i in range(done, min(n, done + BATCH)):
+                iid = store.insert_instance(app_id=app_id, instance_id=f"wait-{i:08d}", name=name,
+                                            status="RUNNING", now=now, input="1")
+                store.append_history(iid, 0, [Event(h.EXECUTION_STARTED, now, name=name, data="1").to_json()])
+        done = min(n, done + BATCH)
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+
+
 if __name__ == "__main__":
     path, n = sys.argv[1], int(sys.argv[2])
     age = float(sys.argv[sys.argv.index("--age-hours") + 1]) if "--age-hours" in sys.argv else 2.0

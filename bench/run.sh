@@ -16,4 +16,5 @@ python long_history.py 10000
 python latency.py 300
 python cli.py "$N_STORE" "$N_PEER"
 python purge.py "$N_STORE"
+python bulk.py 100000
 if python -c "import wf.server" 2>/dev/null; then python server.py; fi

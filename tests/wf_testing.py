@@ -131,3 +131,28 @@ def completed_output(state: wf.WorkflowState) -> Any:
         f"{state.instance_id} is {state.runtime_status}: {state.failure_details}"
     )
     return None if state.serialized_output is None else json.loads(state.serialized_output)
+
+
+def seed_waiting(db: str, n: int, name: str = "waiter", *, prefix: str = "seed", app_id: str = "default",
+                 status: str = "RUNNING") -> list[str]:
+    """n instances of workflow `name` as a worker leaves them while they wait for an event (RUNNING,
+    their history the start), written through the store's own methods in one transaction: many
+    instances in a second, for the bulk tests. A worker that registers `name` carries them on."""
+    import time as _time
+
+    from wf.engine import history as h
+    from wf.engine.history import Event
+    from wf.engine.store import Store
+
+    store = Store(db)
+    now = _time.time()
+    ids = [f"{prefix}-{i:06d}" for i in range(n)]
+    try:
+        with store.write():
+            for iid in ids:
+                key = store.insert_instance(app_id=app_id, instance_id=iid, name=name, status=status, now=now,
+                                            input="null")
+                store.append_history(key, 0, [Event(h.EXECUTION_STARTED, now, name=name, data="null").to_json()])
+    finally:
+        store.close()
+    return ids

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from wf.engine.context import registered_name
-from wf.model import HistoryEvent, ListFilter, WorkflowState, WorkflowStatus
+from wf.model import BulkResult, HistoryEvent, ListFilter, WorkflowState, WorkflowStatus
 from wf import payload
 
 if TYPE_CHECKING:
@@ -134,6 +134,58 @@ class WorkflowClient:
             cutoff = _utc(older_than)
         flt = ListFilter(statuses=_statuses(status), completed_before=cutoff)
         return self.backend.purge_many(flt, force=force, dry_run=dry_run)
+
+    # ------------------------------------------------------------------------------ bulk operations
+    #
+    # Each takes instance_ids, or the list filters (status, name, created_after, created_before;
+    # without a status: every instance the operation applies to), selects once at the start, works
+    # in batches, and returns a BulkResult (done, skipped, failed with the first reasons).
+    # dry_run=True returns the selection (BulkResult.instance_ids) and changes nothing.
+
+    def _bulk(self, operation: str, instance_ids: Any, status: Any, name: str | None,
+              created_after: datetime | None, created_before: datetime | None, dry_run: bool,
+              rps: float | None, **params: Any) -> BulkResult:
+        from wf.backends.base import bulk_operation
+
+        ids = None
+        if instance_ids is not None:
+            ids = [instance_ids] if isinstance(instance_ids, str) else list(instance_ids)
+        flt = ListFilter(statuses=_statuses(status), name=name, created_after=_utc(created_after),
+                         created_before=_utc(created_before))
+        if ids is not None and flt != ListFilter():
+            from wf.model import InvalidArgumentError
+
+            raise InvalidArgumentError("give instance_ids or filters, not both")
+        return bulk_operation(self.backend, operation, instance_ids=ids, flt=flt, dry_run=dry_run, rps=rps,
+                              **params)
+
+    def terminate_workflows(self, instance_ids: Any = None, *, status: Any = None, name: str | None = None,
+                            created_after: datetime | None = None, created_before: datetime | None = None,
+                            output: Any = None, recursive: bool = True, reason: str | None = None,
+                            dry_run: bool = False, rps: float | None = None) -> BulkResult:
+        return self._bulk("terminate", instance_ids, status, name, created_after, created_before, dry_run, rps,
+                          output=payload.encode(output), recursive=recursive, reason=reason)
+
+    def suspend_workflows(self, instance_ids: Any = None, *, status: Any = None, name: str | None = None,
+                          created_after: datetime | None = None, created_before: datetime | None = None,
+                          reason: str | None = None, dry_run: bool = False, rps: float | None = None) -> BulkResult:
+        return self._bulk("suspend", instance_ids, status, name, created_after, created_before, dry_run, rps,
+                          reason=reason)
+
+    pause_workflows = suspend_workflows
+
+    def resume_workflows(self, instance_ids: Any = None, *, status: Any = None, name: str | None = None,
+                         created_after: datetime | None = None, created_before: datetime | None = None,
+                         reason: str | None = None, dry_run: bool = False, rps: float | None = None) -> BulkResult:
+        return self._bulk("resume", instance_ids, status, name, created_after, created_before, dry_run, rps,
+                          reason=reason)
+
+    def raise_workflow_events(self, event_name: str, instance_ids: Any = None, *, data: Any = None,
+                              status: Any = None, name: str | None = None, created_after: datetime | None = None,
+                              created_before: datetime | None = None, dry_run: bool = False,
+                              rps: float | None = None) -> BulkResult:
+        return self._bulk("raise_event", instance_ids, status, name, created_after, created_before, dry_run, rps,
+                          event_name=event_name, data=payload.encode(data))
 
 
 DaprWorkflowClient = WorkflowClient

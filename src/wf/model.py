@@ -245,6 +245,156 @@ class ListFilter:
     created_before: datetime | None = None
     completed_before: datetime | None = None  # bulk purge's older_than: counted from the terminal time
 
+    def describe(self) -> str:
+        """The selection in words (audit records, confirmations)."""
+        parts = []
+        if self.statuses:
+            parts.append("status " + "|".join(s.value for s in self.statuses))
+        if self.name:
+            parts.append(f"name {self.name}")
+        if self.created_after is not None:
+            parts.append(f"created after {rfc3339(self.created_after)}")
+        if self.created_before is not None:
+            parts.append(f"created before {rfc3339(self.created_before)}")
+        if self.completed_before is not None:
+            parts.append(f"finished before {rfc3339(self.completed_before)}")
+        return ", ".join(parts) or "all"
+
+
+def describe_ids(ids: list[str] | tuple[str, ...]) -> str:
+    shown = ", ".join(ids[:5])
+    return f"ids {shown}" + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+
+
+BULK_OPERATIONS = ("terminate", "suspend", "resume", "raise_event", "purge")
+MAX_REASONS = 5  # a bulk summary keeps the first few failures with their reasons
+
+
+@dataclass
+class BulkResult:
+    """What a bulk operation did: done, skipped (the operation does not apply to the instance's
+    state: terminate a completed one, resume a running one), failed (with the first reasons)."""
+
+    operation: str
+    selected: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (instance id, reason), the first few
+    skipped_by_status: dict[str, int] = field(default_factory=dict)
+    dry_run: bool = False
+    instance_ids: list[str] | None = None  # a dry run's selection
+
+    def fail(self, instance_id: str, reason: str) -> None:
+        self.failed += 1
+        if len(self.failures) < MAX_REASONS:
+            self.failures.append((instance_id, reason))
+
+    def skip(self, status: str, n: int = 1) -> None:
+        self.skipped += n
+        self.skipped_by_status[status] = self.skipped_by_status.get(status, 0) + n
+
+    def merge(self, other: "BulkResult") -> None:
+        self.done += other.done
+        for status, n in other.skipped_by_status.items():
+            self.skip(status, n)
+        for iid, reason in other.failures:
+            if len(self.failures) < MAX_REASONS:
+                self.failures.append((iid, reason))
+        self.failed += other.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"operation": self.operation, "selected": self.selected, "done": self.done,
+                             "skipped": self.skipped, "failed": self.failed,
+                             "skippedByStatus": dict(self.skipped_by_status),
+                             "failures": [{"instanceID": i, "reason": r} for i, r in self.failures]}
+        if self.dry_run:
+            d["dryRun"] = True
+            d["instanceIDs"] = list(self.instance_ids or [])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "BulkResult":
+        def count(key: str) -> int:
+            v = d.get(key, 0)
+            return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+        failures = [(str(f.get("instanceID", "")), str(f.get("reason", ""))) for f in d.get("failures") or []
+                    if isinstance(f, dict)]
+        by_status = d.get("skippedByStatus") if isinstance(d.get("skippedByStatus"), dict) else {}
+        ids = d.get("instanceIDs")
+        return cls(operation=str(d.get("operation", "")), selected=count("selected"), done=count("done"),
+                   skipped=count("skipped"), failed=count("failed"), failures=failures,
+                   skipped_by_status={str(k): int(v) for k, v in by_status.items() if isinstance(v, int)},
+                   dry_run=bool(d.get("dryRun")),
+                   instance_ids=[str(i) for i in ids] if isinstance(ids, list) else None)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One management operation: when, who, what, on which instance or selection, how many, why, how it went."""
+
+    at: datetime
+    app_id: str
+    actor: str
+    operation: str
+    instance_id: str | None = None
+    selection: str | None = None
+    count: int = 0
+    skipped: int = 0
+    failed: int = 0
+    reason: str | None = None
+    outcome: str = "ok"
+    detail: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": rfc3339(self.at), "app_id": self.app_id, "actor": self.actor, "operation": self.operation,
+                "instance_id": self.instance_id, "selection": self.selection, "count": self.count,
+                "skipped": self.skipped, "failed": self.failed, "reason": self.reason, "outcome": self.outcome,
+                "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "AuditRecord":
+        at = datetime.fromisoformat(str(d["at"]).replace("Z", "+00:00"))
+        return cls(at=at, app_id=str(d.get("app_id", "")), actor=str(d.get("actor", "")),
+                   operation=str(d.get("operation", "")), instance_id=d.get("instance_id"),
+                   selection=d.get("selection"), count=int(d.get("count") or 0), skipped=int(d.get("skipped") or 0),
+                   failed=int(d.get("failed") or 0), reason=d.get("reason"), outcome=str(d.get("outcome", "")),
+                   detail=d.get("detail"))
+
+
+RETENTION_KEYS = ("any_terminal", "completed", "failed", "terminated")
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """How long an app's finished instances are kept (Dapr 1.17's stateRetentionPolicy), counted
+    from when each finished; plus when the policy last ran and what it purged."""
+
+    app_id: str
+    any_terminal: float | None = None  # seconds; None: no limit
+    completed: float | None = None
+    failed: float | None = None
+    terminated: float | None = None
+    updated_at: datetime | None = None
+    last_run_at: datetime | None = None
+    last_purged: int = 0
+    total_purged: int = 0
+
+    def limits(self) -> dict[str, float | None]:
+        return {k: getattr(self, k) for k in RETENTION_KEYS}
+
+    def to_dict(self) -> dict[str, Any]:
+        from wf.durations import format_duration
+
+        def dur(v: float | None) -> str | None:
+            return None if v is None else format_duration(v)
+
+        return {"appID": self.app_id, "anyTerminal": dur(self.any_terminal), "completed": dur(self.completed),
+                "failed": dur(self.failed), "terminated": dur(self.terminated),
+                "updatedAt": rfc3339(self.updated_at), "lastRunAt": rfc3339(self.last_run_at),
+                "lastPurged": self.last_purged, "totalPurged": self.total_purged}
+
 
 # ---------------------------------------------------------------------------------------------- errors
 

@@ -28,6 +28,7 @@ ALLOWED = {
     "marks": "marks = _marks(len(chunk)) (checked below)",
     "cols": "READ_COLUMNS or SUMMARY_COLUMNS (checked below)",
     "INSTANCE_COLUMNS": "a module constant",
+    "BULK_COLUMNS": "a module constant",
     "where": "_where() joins constant clauses; its values go to params (checked below)",
     "order": "a constant ORDER BY or '' (checked below)",
     "', '.join(sets)": "'col = ?' per keyword name of update_instance's callers (checked below)",
@@ -87,7 +88,7 @@ def _assignments(name: str) -> list[str]:
 
 def test_the_allowed_fragments_are_built_from_constants():
     assert set(_assignments("cols")) == {"READ_COLUMNS if payloads else SUMMARY_COLUMNS"}
-    for name in ("INSTANCE_COLUMNS", "READ_COLUMNS", "SUMMARY_COLUMNS", "_PARENT_ID"):  # column lists: constants
+    for name in ("INSTANCE_COLUMNS", "READ_COLUMNS", "SUMMARY_COLUMNS", "_PARENT_ID", "BULK_COLUMNS"):  # column lists: constants
         for value in _assignments(name):
             node = ast.parse(value, mode="eval").body
             names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}

@@ -11,9 +11,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from wf.model import (
+    BulkResult,
     HistoryEvent,
     InvalidArgumentError,
     ListFilter,
@@ -63,6 +64,33 @@ def wait_for_state(get: Callable[[], WorkflowState | None], instance_id: str, ap
         interval = min(interval * factor, cap)
 
 
+def default_statuses(operation: str) -> tuple[WorkflowStatus, ...]:
+    """What `--all` selects for a bulk operation when no status is given: the states it applies to."""
+    if operation == "resume":
+        return (WorkflowStatus.SUSPENDED,)
+    if operation == "suspend":
+        return (WorkflowStatus.RUNNING, WorkflowStatus.PENDING)
+    return tuple(s for s in WorkflowStatus if not s.is_terminal)
+
+
+def bulk_operation(backend: "Backend", operation: str, *, instance_ids: list[str] | None = None,
+                   flt: ListFilter | None = None, dry_run: bool = False,
+                   progress: Callable[[int], None] | None = None, rps: float | None = None,
+                   **params: Any) -> BulkResult:
+    """Select (explicit ids, or a filter, taken now), then apply in batches; a dry run only selects."""
+    from wf.model import describe_ids
+
+    if instance_ids is not None:
+        ids = list(dict.fromkeys(instance_ids))
+        selection = describe_ids(ids)
+    else:
+        ids = backend.select(operation, flt)
+        selection = (flt or ListFilter()).describe()
+    if dry_run:
+        return BulkResult(operation, selected=len(ids), dry_run=True, instance_ids=ids)
+    return backend.bulk(operation, ids, progress=progress, selection=selection, rps=rps, **params)
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What an engine offers beyond Dapr's core workflow API."""
@@ -97,7 +125,8 @@ class Backend(Protocol):
 
     def resume(self, instance_id: str, reason: str | None = None) -> None: ...
 
-    def terminate(self, instance_id: str, output: str | None = None, recursive: bool = True) -> None: ...
+    def terminate(self, instance_id: str, output: str | None = None, recursive: bool = True, *,
+                  reason: str | None = None) -> None: ...
 
     def purge(self, instance_id: str, *, recursive: bool = True, force: bool = False) -> int:
         """Delete one instance (and its children); returns how many instances were deleted."""
@@ -133,6 +162,24 @@ class Backend(Protocol):
 
     def count(self, flt: ListFilter, *, force: bool = False) -> int:
         """How many instances a bulk purge with this filter would select (for the confirmation)."""
+
+    def select(self, operation: str, flt: ListFilter | None) -> list[str]:
+        """The ids a bulk operation (terminate, suspend, resume, raise_event) would take now; without
+        statuses in flt, those in a state the operation applies to."""
+
+    def bulk(
+        self,
+        operation: str,
+        instance_ids: list[str],
+        *,
+        progress: Callable[[int], None] | None = None,
+        selection: str | None = None,
+        rps: float | None = None,
+        **params: Any,
+    ) -> BulkResult:
+        """Apply a bulk operation to these instances in batches (params: output, recursive, reason,
+        event_name, data). progress(n) after each batch; selection describes them for the audit
+        record; rps caps the request rate where each instance is one request (a Dapr sidecar)."""
 
     def wait(
         self, instance_id: str, *, until: str = "completion", timeout: float | None = None, fetch_payloads: bool = True

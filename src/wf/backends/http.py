@@ -24,6 +24,7 @@ appears in no message.
 from __future__ import annotations
 
 import builtins
+import json
 import re
 import time
 import urllib.parse
@@ -37,6 +38,7 @@ from wf import __version__
 from wf.backends.base import IF_EXISTS_CHOICES, Capabilities, check_rerun_args, wait_for_state
 from wf.model import (
     AlreadyExistsError,
+    BulkResult,
     AuthError,
     ConnectionFailedError,
     FailureDetails,
@@ -83,6 +85,12 @@ EXT_APP_ID = "appID"
 EXT_FETCH_PAYLOADS = "fetchPayloads"
 EXT_PENDING = "pending"
 EXT_RERUN = "rerun"
+EXT_BULK_OPERATIONS = "bulkOperations"
+
+# The bulk endpoints of wf serve: POST /v1.0/workflows/dapr/{path}.
+BULK_PATHS = {"terminate": "terminate", "suspend": "suspend", "resume": "resume", "raise_event": "raiseEvent"}
+BULK_REQUEST = 500  # instance ids per bulk request to wf serve
+SIDECAR_CONCURRENCY = 8  # requests in flight when a sidecar takes one call per instance
 
 NOT_FOUND_CODE = "ERR_INSTANCE_ID_NOT_FOUND"
 RETRY_STATUSES = frozenset({502, 503, 504})
@@ -458,9 +466,12 @@ class HttpBackend:
         self._wf_call("POST", f"{_seg(instance_id)}/resume", params={"reason": reason, **self._app_params()},
                       instance_id=instance_id)
 
-    def terminate(self, instance_id: str, output: str | None = None, recursive: bool = True) -> None:
+    def terminate(self, instance_id: str, output: str | None = None, recursive: bool = True, *,
+                  reason: str | None = None) -> None:
         validate_instance_id(instance_id)
         params: dict[str, Any] = dict(self._app_params())
+        if reason and self._has(EXT_BULK_OPERATIONS):  # wf serve records it in its audit trail
+            params["reason"] = reason
         content: str | None = None
         if output is not None:
             # Dapr reads a terminate body as its own request message, not as the output.
@@ -570,6 +581,112 @@ class HttpBackend:
     def count(self, flt: ListFilter, *, force: bool = False) -> int:
         return self.purge_many(flt, force=force, dry_run=True)
 
+    def select(self, operation: str, flt: ListFilter | None) -> list[str]:
+        """wf serve's dry run of the bulk operation (a sidecar cannot list: UnsupportedError)."""
+        path = _bulk_path(operation)
+        if not self._has(EXT_BULK_OPERATIONS):
+            self._require(EXT_LIST, "bulk operations by filter (name the instance ids instead)")
+        if self._has(EXT_BULK_OPERATIONS):
+            response = self._wf_call("POST", path, params=self._app_params(),
+                                     json_body={**_filter_body(flt), "dryRun": True})
+            assert response is not None
+            data = self._json(response, default={})
+            ids = data.get("instanceIDs") if isinstance(data, dict) else None
+            return [str(i) for i in ids] if isinstance(ids, list) else []
+        # an older wf serve: list with the filter (statuses default to what the operation applies to)
+        from wf.backends.base import default_statuses
+
+        flt = flt or ListFilter()
+        if not flt.statuses:
+            from dataclasses import replace
+
+            flt = replace(flt, statuses=default_statuses(operation))
+        return [s.instance_id for s in self.list(flt)]
+
+    def bulk(self, operation: str, instance_ids: list[str], *, progress: Callable[[int], None] | None = None,
+             selection: str | None = None, rps: float | None = None, **params: Any) -> BulkResult:
+        """wf serve: one request per batch of ids. A Dapr sidecar: one call per instance, a few in
+        flight at once, at most rps per second."""
+        path = _bulk_path(operation)
+        ids = list(dict.fromkeys(instance_ids))
+        for iid in ids:
+            validate_instance_id(iid)
+        if operation == "raise_event" and not (params.get("event_name") or "").strip():
+            raise InvalidArgumentError("an event name is required")
+        if rps is not None and rps <= 0:
+            raise InvalidArgumentError(f"invalid rps {rps!r}: expected requests per second > 0")
+        if ids and self._has(EXT_BULK_OPERATIONS):
+            return self._bulk_requests(operation, path, ids, progress, selection, params)
+        return self._bulk_each(operation, ids, progress, rps, params)
+
+    def _bulk_requests(self, operation: str, path: str, ids: list[str], progress: Callable[[int], None] | None,
+                       selection: str | None, params: dict[str, Any]) -> BulkResult:
+        import uuid
+
+        total = BulkResult(operation, selected=len(ids))
+        body: dict[str, Any] = {"opID": uuid.uuid4().hex, "selection": selection}
+        for key, name in (("output", "output"), ("recursive", "recursive"), ("reason", "reason"),
+                          ("event_name", "eventName"), ("data", "data")):
+            value = params.get(key)
+            if value is not None:
+                body[name] = json.loads(value) if key in ("output", "data") else value
+        for start in range(0, len(ids), BULK_REQUEST):
+            chunk = ids[start : start + BULK_REQUEST]
+            try:
+                response = self._wf_call("POST", path, params=self._app_params(),
+                                         json_body={**body, "instanceIDs": chunk})
+            except ConnectionFailedError as exc:  # the server is gone: the rest cannot be done either
+                for iid in ids[start:]:
+                    total.fail(iid, str(exc))
+                break
+            assert response is not None
+            data = self._json(response, default={})
+            total.merge(BulkResult.from_dict(data if isinstance(data, dict) else {}))
+            if progress is not None:
+                progress(len(chunk))
+        return total
+
+    def _bulk_each(self, operation: str, ids: list[str], progress: Callable[[int], None] | None,
+                   rps: float | None, params: dict[str, Any]) -> BulkResult:
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+
+        if operation == "terminate":
+            if params.get("output") is not None:
+                self._require(EXT_TERMINATE_OUTPUT, "a terminate output (drop --output)")
+            if params.get("recursive") is False:
+                self._require(EXT_TERMINATE_RECURSIVE, "a non-recursive terminate (Dapr terminates the children too)")
+        calls: dict[str, Callable[[str], None]] = {
+            "terminate": lambda iid: self.terminate(iid, params.get("output"), params.get("recursive", True)),
+            "suspend": lambda iid: self.suspend(iid, params.get("reason")),
+            "resume": lambda iid: self.resume(iid, params.get("reason")),
+            "raise_event": lambda iid: self.raise_event(iid, params["event_name"], params.get("data")),
+        }
+        call = calls[operation]
+        result = BulkResult(operation, selected=len(ids))
+        lock = threading.Lock()
+        pace = _Pacer(rps)
+
+        def one(iid: str) -> None:
+            pace.wait()
+            try:
+                call(iid)
+            except InvalidStateError:
+                with lock:
+                    result.skip("refused")
+            except WfError as exc:
+                with lock:
+                    result.fail(iid, "not found" if isinstance(exc, NotFoundError) else str(exc))
+            else:
+                with lock:
+                    result.done += 1
+            if progress is not None:
+                progress(1)
+
+        with ThreadPoolExecutor(max_workers=SIDECAR_CONCURRENCY, thread_name_prefix="wf-bulk") as pool:
+            list(pool.map(one, ids))
+        return result
+
     def wait(self, instance_id: str, *, until: str = "completion", timeout: float | None = None,
              fetch_payloads: bool = True) -> WorkflowState:
         """Poll GET with backoff (50 ms growing to 1 s) until started / finished, or the timeout."""
@@ -588,6 +705,35 @@ class HttpBackend:
             if default is not None:
                 return default
             raise WfError(f"the engine at {self.display_url} sent a response that is not JSON") from None
+
+
+class _Pacer:
+    """At most rps calls per second across threads (None: no limit)."""
+
+    def __init__(self, rps: float | None) -> None:
+        import threading
+
+        self.interval = 1.0 / rps if rps else 0.0
+        self.next = time.monotonic()
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            slot = max(now, self.next)
+            self.next = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
+def _bulk_path(operation: str) -> str:
+    try:
+        return BULK_PATHS[operation]
+    except KeyError:
+        raise InvalidArgumentError(f"unknown bulk operation {operation!r}; expected one of "
+                                   f"{', '.join(BULK_PATHS)}") from None
 
 
 def _seg(text: str) -> str:

@@ -10,10 +10,11 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from wf.engine.store import InstanceRow, Store
 from wf.model import (
+    BulkResult,
     FailureDetails,
     HistoryEvent,
     InvalidArgumentError,
@@ -141,10 +142,11 @@ class LocalBackend:
 
         control.resume(self._existing(instance_id), self.app_id, instance_id, reason)
 
-    def terminate(self, instance_id: str, output: str | None = None, recursive: bool = True) -> None:
+    def terminate(self, instance_id: str, output: str | None = None, recursive: bool = True, *,
+                  reason: str | None = None) -> None:
         from wf.engine import control
 
-        control.terminate(self._existing(instance_id), self.app_id, instance_id, output, recursive)
+        control.terminate(self._existing(instance_id), self.app_id, instance_id, output, recursive, reason=reason)
 
     def purge(self, instance_id: str, *, recursive: bool = True, force: bool = False) -> int:
         from wf.engine import control
@@ -174,6 +176,27 @@ class LocalBackend:
 
         store = self._open(create=False)
         return 0 if store is None else control.count_purgeable(store, self.app_id, flt, force=force)
+
+    def select(self, operation: str, flt: ListFilter | None) -> list[str]:
+        from wf.engine import control
+
+        store = self._open(create=False)
+        return [] if store is None else control.bulk_select(store, self.app_id, operation, flt)
+
+    def bulk(self, operation: str, instance_ids: list[str], *, progress: Callable[[int], None] | None = None,
+             selection: str | None = None, rps: float | None = None, op_id: str | None = None,
+             **params: Any) -> BulkResult:
+        """In the store, a few hundred instances per transaction (rps does not apply)."""
+        store = self._open(create=False)
+        if store is None:
+            result = BulkResult(operation, selected=len(instance_ids))
+            for iid in dict.fromkeys(instance_ids):
+                result.fail(iid, "not found")
+            return result
+        from wf.engine import control
+
+        return control.bulk_run(store, self.app_id, operation, instance_ids, progress=progress, selection=selection,
+                                op_id=op_id, **params)
 
     def _existing(self, instance_id: str) -> Store:
         store = self._open(create=False)

@@ -1,11 +1,13 @@
-"""`wf raise-event`, `suspend`, `resume`, `terminate`, `wait`: acting on one instance."""
+"""`wf raise-event`, `suspend`, `resume`, `terminate` (one instance, several, or --all by filters), `wait`."""
 
 from __future__ import annotations
 
 import click
 
+from wf.cli.bulk import check_selection, run_bulk, selection_options
 from wf.cli.common import (
     Globals,
+    complete_instance_ids,
     exit_code_for,
     instance_id_argument,
     pass_globals,
@@ -14,7 +16,7 @@ from wf.cli.common import (
     timeout_seconds,
 )
 from wf.cli.errors import EXIT_TIMEOUT, ExitWith
-from wf.model import InvalidArgumentError, validate_instance_id
+from wf.model import InvalidArgumentError
 
 
 def _check_exists(g: Globals, instance_id: str) -> None:
@@ -22,33 +24,60 @@ def _check_exists(g: Globals, instance_id: str) -> None:
 
 
 @click.command("raise-event")
-@click.argument("target", metavar="ID/EVENT")
-@click.argument("event", required=False, metavar="[EVENT]")
+@click.argument("targets", nargs=-1, metavar="ID/EVENT | ID... EVENT | --all EVENT",
+                shell_complete=complete_instance_ids)
 @click.option("-x", "--input", "input_", metavar="JSON", help="Event data as JSON, @FILE, or - for stdin.")
+@selection_options
 @pass_globals
-def raise_event_cmd(g: Globals, target: str, event: str | None, input_: str | None) -> None:
-    """Send event EVENT (with optional data) to instance ID.
+def raise_event_cmd(g: Globals, targets: tuple[str, ...], input_: str | None, all_: bool, statuses: tuple[str, ...],
+                    filter_name: str | None, filter_max_age: str | None, dry_run: bool, yes: bool,
+                    rps: float | None) -> None:
+    """Send event EVENT (with optional data) to one instance, several, or --all selected by filters.
 
     \b
     Examples:
       wf raise-event order-7/approval_decision -x '{"approved": true, "reason": "ok"}'
       wf raise-event order-7 approval_decision -x @decision.json
+      wf raise-event order-7 order-8 approval_decision -x '{"approved": true}'
+      wf raise-event --all -w approval_workflow -s RUNNING approval_decision -x '{"approved": false}'
     """
-    if event is None:
-        instance_id, sep, event = target.partition("/")
-        if not sep:
-            raise click.UsageError("name the event: ID/EVENT, or ID EVENT as two arguments")
-    else:
-        instance_id = target
-    validate_instance_id(instance_id)
+    ids, event = _event_targets(targets, all_)
     if not event or not event.strip():
         raise InvalidArgumentError("the event name is empty; use ID/EVENT, e.g. order-7/approval_decision")
+    check_selection(ids, all_, statuses, filter_name, filter_max_age)
     data = read_payload(input_, "event data")
-    hint = _unexpected_event_note(g, instance_id, event)
-    g.backend().raise_event(instance_id, event, data)
-    if hint:
-        g.out.note(hint)
-    g.out.message(f"Raised event {event} on {instance_id}")
+    if len(ids) == 1 and not dry_run:
+        hint = _unexpected_event_note(g, ids[0], event)
+        g.backend().raise_event(ids[0], event, data)
+        if hint:
+            g.out.note(hint)
+        g.out.message(f"Raised event {event} on {ids[0]}")
+        return
+    run_bulk(g, "raise_event", (f"raise {event} on", "Raising", f"Raised {event} on"), ids, all_, statuses,
+             filter_name, filter_max_age, dry_run, yes, rps, event_name=event, data=data)
+
+
+def _event_targets(targets: tuple[str, ...], all_: bool) -> tuple[list[str], str]:
+    """(instance ids, event name) from ID/EVENT, ID EVENT, ID... EVENT, or --all EVENT."""
+    if all_:
+        if len(targets) != 1:
+            raise click.UsageError("with --all, name only the event: wf raise-event --all [-s ...] EVENT")
+        return [], targets[0]
+    if not targets:
+        raise click.UsageError("name the instance and the event: ID/EVENT, or ID EVENT")
+    if all("/" in t for t in targets):
+        pairs = [t.partition("/") for t in targets]
+        events = {p[2] for p in pairs}
+        if len(events) != 1:
+            raise click.UsageError("raise one event at a time: every ID/EVENT must name the same EVENT")
+        return [p[0] for p in pairs], events.pop()
+    if len(targets) == 1:
+        raise click.UsageError("name the event: ID/EVENT, or ID EVENT as two arguments")
+    return list(targets[:-1]), targets[-1]
+
+
+def _ids_argument():
+    return click.argument("instance_ids", nargs=-1, metavar="ID...", shell_complete=complete_instance_ids)
 
 
 def _unexpected_event_note(g: Globals, instance_id: str, event: str) -> str | None:
@@ -81,50 +110,82 @@ def _unexpected_event_note(g: Globals, instance_id: str, event: str) -> str | No
 
 
 @click.command("suspend")
-@instance_id_argument()
-@click.option("-r", "--reason", metavar="TEXT", help="Why (recorded in the history).")
+@_ids_argument()
+@click.option("-r", "--reason", metavar="TEXT", help="Why (recorded in the history and the audit trail).")
+@selection_options
 @pass_globals
-def suspend_cmd(g: Globals, instance_id: str, reason: str | None) -> None:
-    """Suspend (pause) a running instance; events that arrive are kept for after resume.
+def suspend_cmd(g: Globals, instance_ids: tuple[str, ...], reason: str | None, all_: bool,
+                statuses: tuple[str, ...], filter_name: str | None, filter_max_age: str | None, dry_run: bool,
+                yes: bool, rps: float | None) -> None:
+    """Suspend (pause) instances; events that arrive are kept for after resume.
 
     \b
-    Example:
+    Examples:
       wf suspend order-7 -r "waiting for the vendor"
+      wf suspend --all -w nightly_report -r "database maintenance" -y
     """
-    g.backend().suspend(instance_id, reason)
-    g.out.message(f"Suspended {instance_id}")
+    check_selection(instance_ids, all_, statuses, filter_name, filter_max_age)
+    if len(instance_ids) == 1 and not dry_run:
+        g.backend().suspend(instance_ids[0], reason)
+        g.out.message(f"Suspended {instance_ids[0]}")
+        return
+    run_bulk(g, "suspend", ("suspend", "Suspending", "Suspended"), instance_ids, all_, statuses, filter_name,
+             filter_max_age, dry_run, yes, rps, reason=reason)
 
 
 @click.command("resume")
-@instance_id_argument()
-@click.option("-r", "--reason", metavar="TEXT", help="Why (recorded in the history).")
+@_ids_argument()
+@click.option("-r", "--reason", metavar="TEXT", help="Why (recorded in the history and the audit trail).")
+@selection_options
 @pass_globals
-def resume_cmd(g: Globals, instance_id: str, reason: str | None) -> None:
-    """Resume a suspended instance.
+def resume_cmd(g: Globals, instance_ids: tuple[str, ...], reason: str | None, all_: bool,
+               statuses: tuple[str, ...], filter_name: str | None, filter_max_age: str | None, dry_run: bool,
+               yes: bool, rps: float | None) -> None:
+    """Resume suspended instances.
 
     \b
-    Example:
+    Examples:
       wf resume order-7 -r "vendor is back"
+      wf resume --all -w nightly_report -y
     """
-    g.backend().resume(instance_id, reason)
-    g.out.message(f"Resumed {instance_id}")
+    check_selection(instance_ids, all_, statuses, filter_name, filter_max_age)
+    if len(instance_ids) == 1 and not dry_run:
+        g.backend().resume(instance_ids[0], reason)
+        g.out.message(f"Resumed {instance_ids[0]}")
+        return
+    run_bulk(g, "resume", ("resume", "Resuming", "Resumed"), instance_ids, all_, statuses, filter_name,
+             filter_max_age, dry_run, yes, rps, reason=reason)
 
 
 @click.command("terminate")
-@instance_id_argument()
+@_ids_argument()
 @click.option("--output", "output", metavar="JSON", help="The workflow's output as JSON (@FILE, - for stdin).")
 @click.option("--no-recursive", is_flag=True, help="Leave its child workflows running.")
+@click.option("-r", "--reason", metavar="TEXT", help="Why (recorded in the audit trail).")
+@selection_options
 @pass_globals
-def terminate_cmd(g: Globals, instance_id: str, output: str | None, no_recursive: bool) -> None:
-    """Terminate an instance (and, unless --no-recursive, its child workflows).
+def terminate_cmd(g: Globals, instance_ids: tuple[str, ...], output: str | None, no_recursive: bool,
+                  reason: str | None, all_: bool, statuses: tuple[str, ...], filter_name: str | None,
+                  filter_max_age: str | None, dry_run: bool, yes: bool, rps: float | None) -> None:
+    """Terminate instances (and, unless --no-recursive, their child workflows).
 
     \b
-    Example:
+    Examples:
       wf terminate order-7 --output '{"reason": "cancelled by support"}'
+      wf terminate a1 b2 c3 -r "duplicates"
+      wf terminate --all -w nightly_report -s RUNNING -m 6h -r "stuck" --dry-run
     """
+    check_selection(instance_ids, all_, statuses, filter_name, filter_max_age)
     payload = read_payload(output, "output")
-    g.backend().terminate(instance_id, payload, recursive=not no_recursive)
-    g.out.message(f"Terminated {instance_id}")
+    if len(instance_ids) == 1 and not dry_run:
+        if reason:
+            g.backend().terminate(instance_ids[0], payload, recursive=not no_recursive, reason=reason)
+        else:
+            g.backend().terminate(instance_ids[0], payload, recursive=not no_recursive)
+        g.out.message(f"Terminated {instance_ids[0]}")
+        return
+    run_bulk(g, "terminate", ("terminate", "Terminating", "Terminated"), instance_ids, all_, statuses, filter_name,
+             filter_max_age, dry_run, yes, rps, output=payload, recursive=not no_recursive, reason=reason)
 
 
 @click.command("wait")

@@ -441,6 +441,23 @@ class Renderer:
         for r in rows:
             self.line("  ".join(r[h] if h == last else r[h].ljust(widths[h]) for h in headers).rstrip())
 
+    # -- bulk operations
+    def bulk_summary(self, result: Any, done_verb: str, target: str) -> None:
+        """'Terminated 980 instances; skipped 20 (COMPLETED 15, FAILED 5); failed 0 (...)' on stdout,
+        then the first failures with their reasons on stderr."""
+        n = result.done
+        line = f"{done_verb} {n} instance{'' if n == 1 else 's'} ({target})"
+        if result.skipped:
+            by = ", ".join(f"{status} {count}" for status, count in sorted(result.skipped_by_status.items()))
+            line += f"; skipped {result.skipped} (not applicable: {by})" if by else f"; skipped {result.skipped}"
+        if result.failed:
+            line += f"; failed {result.failed}"
+        self.message(line)
+        for iid, reason in result.failures:
+            self.note(f"  failed {iid}: {clip(reason, 200)}")
+        if result.failed > len(result.failures):
+            self.note(f"  ... and {result.failed - len(result.failures)} more failed")
+
     # -- prompts and progress (stderr)
     def confirm(self, prompt: str) -> bool:
         import click

@@ -18,12 +18,18 @@ from wf.model import TERMINAL_STATUSES, ListFilter, WfError, rfc3339, validate_i
 @click.option("--all-older-than", metavar="DUR", help="Every instance that finished more than DUR ago (720h, 30d).")
 @click.option("--all-filter-status", "statuses", metavar="STATUS", multiple=True,
               help="With --all / --all-older-than: only these statuses (repeatable or comma separated).")
+@click.option("-s", "--filter-status", "filter_statuses", metavar="STATUS", multiple=True,
+              help="Same as --all-filter-status (the list command's flag).")
+@click.option("-w", "--filter-name", metavar="NAME", help="With --all / --all-older-than: only instances of this workflow.")
+@click.option("-m", "--filter-max-age", metavar="AGE",
+              help="With --all / --all-older-than: only instances created within AGE (24h, 7d) or since a timestamp.")
 @click.option("--force", is_flag=True, help="Also purge instances that have not finished.")
 @click.option("--dry-run", is_flag=True, help="Print what would be purged; change nothing.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation at a terminal.")
 @pass_globals
 def purge_cmd(g: Globals, instance_ids: tuple[str, ...], all_: bool, all_older_than: str | None,
-              statuses: tuple[str, ...], force: bool, dry_run: bool, yes: bool) -> None:
+              statuses: tuple[str, ...], filter_statuses: tuple[str, ...], filter_name: str | None,
+              filter_max_age: str | None, force: bool, dry_run: bool, yes: bool) -> None:
     """Delete instances with their history and child workflows.
 
     Only finished instances, unless --force. A bulk purge asks for confirmation (showing the count)
@@ -34,21 +40,23 @@ def purge_cmd(g: Globals, instance_ids: tuple[str, ...], all_: bool, all_older_t
       wf purge order-7 order-8
       wf purge --all-older-than 720h -y                # cron: keep 30 days
       wf purge --all --all-filter-status FAILED --dry-run
+      wf purge --all-older-than 168h -w nightly_report -s COMPLETED
     """
+    statuses = statuses + filter_statuses
     bulk = all_ or all_older_than is not None
     if all_ and all_older_than is not None:
         raise click.UsageError("--all and --all-older-than conflict; use one (--all-older-than already selects all)")
     if instance_ids and bulk:
         raise click.UsageError("give instance ids or --all / --all-older-than, not both")
-    if statuses and not bulk:
-        raise click.UsageError("--all-filter-status needs --all or --all-older-than")
+    if (statuses or filter_name or filter_max_age) and not bulk:
+        raise click.UsageError("--all-filter-status / -s / -w / -m: each needs --all or --all-older-than")
     if not instance_ids and not bulk:
         raise click.UsageError("name instance ids to purge, or use --all / --all-older-than DUR")
     for iid in instance_ids:
         validate_instance_id(iid)
 
     if bulk:
-        _purge_bulk(g, all_older_than, statuses, force, dry_run, yes)
+        _purge_bulk(g, all_older_than, statuses, filter_name, filter_max_age, force, dry_run, yes)
     else:
         _purge_ids(g, instance_ids, force, dry_run)
 
@@ -91,13 +99,22 @@ def _describe(flt: ListFilter, force: bool) -> str:
         parts.append("status " + "|".join(s.name for s in flt.statuses))
     else:
         parts.append("any status" if force else "finished")
+    if flt.name:
+        parts.append(f"name {flt.name}")
+    if flt.created_after is not None:
+        parts.append(f"created after {rfc3339(flt.created_after)}")
     if flt.completed_before is not None:
         parts.append(f"finished before {rfc3339(flt.completed_before)}")
     return ", ".join(parts)
 
 
-def _purge_bulk(g: Globals, older_than: str | None, statuses: tuple[str, ...], force: bool, dry_run: bool,
-                yes: bool) -> None:
+def _purge_bulk(g: Globals, older_than: str | None, statuses: tuple[str, ...], name: str | None,
+                max_age: str | None, force: bool, dry_run: bool, yes: bool) -> None:
+    created_after = None
+    if max_age is not None:
+        from wf.durations import parse_time_ago
+
+        created_after = parse_time_ago(max_age)
     completed_before = None
     if older_than is not None:
         from wf.durations import parse_time_ago
@@ -110,7 +127,8 @@ def _purge_bulk(g: Globals, older_than: str | None, statuses: tuple[str, ...], f
             raise click.UsageError(
                 f"{', '.join(live)} {'is' if len(live) == 1 else 'are'} not a finished status; add --force to purge live instances"
             )
-    flt = ListFilter(statuses=wanted, completed_before=completed_before)
+    flt = ListFilter(statuses=wanted, name=name or None, created_after=created_after,
+                     completed_before=completed_before)
     backend = g.backend()
     out = g.out
     what = _describe(flt, force)

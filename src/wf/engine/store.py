@@ -11,6 +11,10 @@ Tables
   inbox      new events not yet applied (activity results, timers, raised events, child results).
   tasks      activity work items; a claimed task is invisible until its owner finishes or dies.
   workers    live worker processes and their heartbeats (the leases).
+  audit      one row per management operation (who, what, selection, count, outcome); kept apart
+             from the instances it names, trimmed by age only.
+  retention  per app id: how long finished instances are kept, and what the last run purged.
+  leases     named leases (one process at a time runs retention).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 
 from wf.model import InvalidArgumentError, ListFilter, StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 NEVER = 1e18  # visible_at of a claimed task: hidden until released
 BUSY_TIMEOUT_S = 30.0
 TERMINAL = ("COMPLETED", "FAILED", "TERMINATED", "CANCELED")
@@ -104,6 +108,37 @@ MIGRATIONS: list[str] = [
     ALTER TABLE instances ADD COLUMN waiting TEXT;
     ALTER TABLE workers ADD COLUMN started_at REAL;
     """,
+    # 2 -> 3: the audit trail, retention policies per app, named leases (one retention runner).
+    """
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        app_id TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        instance_id TEXT,       -- one instance, NULL for a bulk operation
+        selection TEXT,         -- a bulk operation's selection, as the caller described it
+        count INTEGER NOT NULL DEFAULT 0,
+        reason TEXT,
+        skipped INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        outcome TEXT NOT NULL,  -- ok | partial | failed | denied
+        detail TEXT,            -- the error, or a bulk operation's done / skipped / failed
+        op_id TEXT UNIQUE       -- the batches of one bulk operation share one row
+    );
+    CREATE INDEX ix_audit_at ON audit (at);
+    CREATE INDEX ix_audit_instance ON audit (app_id, instance_id) WHERE instance_id IS NOT NULL;
+    CREATE TABLE retention (
+        app_id TEXT PRIMARY KEY,
+        any_terminal REAL, completed REAL, failed REAL, terminated REAL,  -- seconds, NULL: no limit
+        updated_at REAL NOT NULL,
+        last_run_at REAL,
+        last_purged INTEGER NOT NULL DEFAULT 0,
+        total_purged INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at REAL NOT NULL);
+    CREATE INDEX ix_instances_terminal ON instances (app_id, status, completed_at) WHERE completed_at IS NOT NULL;
+    """,
 ]
 
 INSTANCE_COLUMNS = (
@@ -113,6 +148,11 @@ INSTANCE_COLUMNS = (
 # Reads also name the parent (RETURNING, which claims use, cannot hold a subquery).
 _PARENT_ID = ", (SELECT p.instance_id FROM instances p WHERE p.iid = instances.parent_iid)"
 READ_COLUMNS = INSTANCE_COLUMNS + _PARENT_ID
+# Bulk operations read many rows and need no payloads nor the parent's id.
+BULK_COLUMNS = (
+    "iid, app_id, instance_id, name, status, created_at, updated_at, completed_at, NULL, NULL, NULL, NULL, "
+    "parent_iid, parent_task_id, ready_at, owner, version"
+)
 SUMMARY_COLUMNS = (
     "iid, app_id, instance_id, name, status, created_at, updated_at, completed_at, NULL, NULL, "
     "custom_status, failure, parent_iid, parent_task_id, ready_at, owner, version" + _PARENT_ID
@@ -139,6 +179,36 @@ class InstanceRow:
     owner: str | None
     version: int
     parent_id: str | None = None  # the parent's instance id, on reads
+
+
+@dataclass(slots=True)
+class AuditRow:
+    id: int
+    at: float
+    app_id: str
+    actor: str
+    operation: str
+    instance_id: str | None
+    selection: str | None
+    count: int
+    skipped: int
+    failed: int
+    reason: str | None
+    outcome: str
+    detail: str | None
+
+
+@dataclass(slots=True)
+class RetentionRow:
+    app_id: str
+    any_terminal: float | None
+    completed: float | None
+    failed: float | None
+    terminated: float | None
+    updated_at: float
+    last_run_at: float | None
+    last_purged: int
+    total_purged: int
 
 
 @dataclass(slots=True)
@@ -533,6 +603,157 @@ class Store:
                     f"({_marks(len(chunk))})", (app_id, *chunk))
                 out.update(dict(rows.fetchall()))
         return out
+
+
+    # ------------------------------------------------------------------------------ bulk operations
+
+    def select_ids(self, app_id: str, flt: ListFilter | None) -> list[str]:
+        """The ids a bulk operation will touch, taken once at its start (oldest first)."""
+        where, params = self._where(app_id, flt)
+        with self.lock:
+            return [r[0] for r in self.conn.execute(f"SELECT instance_id FROM instances WHERE {where} ORDER BY iid",
+                                                    params)]
+
+    def instances_by_ids(self, app_id: str, instance_ids: Sequence[str]) -> list[InstanceRow]:
+        out: list[InstanceRow] = []
+        for chunk in _chunks(list(instance_ids)):
+            rows = self.conn.execute(f"SELECT {BULK_COLUMNS} FROM instances WHERE app_id = ? AND instance_id IN "
+                                     f"({_marks(len(chunk))})", (app_id, *chunk))
+            out.extend(InstanceRow(*r) for r in rows)
+        return out
+
+    def instances_by_iids(self, iids: Sequence[int]) -> list[InstanceRow]:
+        out: list[InstanceRow] = []
+        for chunk in _chunks(list(iids)):
+            rows = self.conn.execute(f"SELECT {BULK_COLUMNS} FROM instances WHERE iid IN ({_marks(len(chunk))})",
+                                     tuple(chunk))
+            out.extend(InstanceRow(*r) for r in rows)
+        return out
+
+    def history_lengths(self, iids: Sequence[int]) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for chunk in _chunks(list(iids)):
+            rows = self.conn.execute(f"SELECT iid, MAX(seq) + 1 FROM history WHERE iid IN ({_marks(len(chunk))}) "
+                                     "GROUP BY iid", tuple(chunk))
+            out.update(rows)
+        return out
+
+    def with_message(self, iids: Sequence[int], kind: str) -> set[int]:
+        """Those of the instances that hold an inbox message of this kind."""
+        out: set[int] = set()
+        for chunk in _chunks(list(iids)):
+            rows = self.conn.execute(f"SELECT DISTINCT iid FROM inbox WHERE kind = ? AND iid IN ({_marks(len(chunk))})",
+                                     (kind, *chunk))
+            out.update(r[0] for r in rows)
+        return out
+
+    def clear_work(self, iids: Sequence[int]) -> None:
+        """Drop the inbox messages and activity tasks of instances that ended."""
+        for chunk in _chunks(list(iids)):
+            marks, params = _marks(len(chunk)), tuple(chunk)
+            self.conn.execute(f"DELETE FROM inbox WHERE iid IN ({marks})", params)
+            self.conn.execute(f"DELETE FROM tasks WHERE iid IN ({marks})", params)
+
+    def mark_terminated(self, iids: Sequence[int], output: str | None, now: float) -> None:
+        for chunk in _chunks(list(iids)):
+            self.conn.execute(
+                "UPDATE instances SET status = 'TERMINATED', output = ?, completed_at = ?, updated_at = ?, "
+                f"ready_at = NULL, owner = NULL, version = version + 1 WHERE iid IN ({_marks(len(chunk))})",
+                (output, now, now, *chunk))
+
+    def set_status(self, iids: Sequence[int], status: str, now: float, *, clear_ready: bool = False) -> None:
+        """clear_ready: the instance has nothing to do (suspended) until its status changes again."""
+        for chunk in _chunks(list(iids)):
+            self.conn.execute(f"UPDATE instances SET status = ?, updated_at = ?, version = version + 1, "
+                              f"ready_at = CASE WHEN ? THEN NULL ELSE ready_at END WHERE iid IN ({_marks(len(chunk))})",
+                              (status, now, clear_ready, *chunk))
+
+    def refresh_ready_many(self, iids: Sequence[int]) -> None:
+        for iid in iids:
+            self.refresh_ready(iid)
+
+    # ------------------------------------------------------------------------------ audit
+
+    def add_audit(self, *, at: float, app_id: str, actor: str, operation: str, instance_id: str | None,
+                  selection: str | None, count: int, skipped: int, failed: int, reason: str | None, outcome: str,
+                  detail: str | None, op_id: str | None) -> None:
+        """One record; the batches of one bulk operation (same op_id) add up in one row."""
+        self.conn.execute(
+            "INSERT INTO audit (at, app_id, actor, operation, instance_id, selection, count, skipped, failed, "
+            "reason, outcome, detail, op_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (op_id) DO UPDATE SET count = count + excluded.count, "
+            "skipped = skipped + excluded.skipped, failed = failed + excluded.failed, "
+            "detail = COALESCE(detail, excluded.detail), "
+            "outcome = CASE WHEN failed + excluded.failed = 0 THEN 'ok' "
+            "WHEN count + excluded.count = 0 THEN 'failed' ELSE 'partial' END",
+            (at, app_id, actor, operation, instance_id, selection, count, skipped, failed, reason, outcome, detail,
+             op_id))
+
+    def list_audit(self, *, app_id: str | None = None, since: float | None = None, operation: str | None = None,
+                   instance_id: str | None = None, limit: int | None = None) -> list[AuditRow]:
+        """Newest first; a None filter matches everything."""
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT id, at, app_id, actor, operation, instance_id, selection, count, skipped, failed, reason, "
+                "outcome, detail FROM audit WHERE (? IS NULL OR app_id = ?) AND (? IS NULL OR at >= ?) "
+                "AND (? IS NULL OR operation = ?) AND (? IS NULL OR instance_id = ?) ORDER BY id DESC LIMIT ?",
+                (app_id, app_id, since, since, operation, operation, instance_id, instance_id,
+                 -1 if limit is None else limit))
+            return [AuditRow(*r) for r in rows]
+
+    def prune_audit(self, before: float, limit: int) -> int:
+        return self.conn.execute("DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < ? LIMIT ?)",
+                                 (before, limit)).rowcount
+
+    # ------------------------------------------------------------------------------ retention and leases
+
+    def get_meta(self, key: str) -> str | None:
+        with self.lock:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        if value is None:
+            self.conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+        else:
+            self.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+                              "value = excluded.value", (key, value))
+
+    def retention_policies(self, app_id: str | None = None) -> list[RetentionRow]:
+        """Every app's policy (or one app's), by app id."""
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT app_id, any_terminal, completed, failed, terminated, updated_at, last_run_at, last_purged, "
+                "total_purged FROM retention WHERE (? IS NULL OR app_id = ?) ORDER BY app_id", (app_id, app_id))
+            return [RetentionRow(*r) for r in rows]
+
+    def set_retention(self, app_id: str, any_terminal: float | None, completed: float | None, failed: float | None,
+                      terminated: float | None, now: float) -> None:
+        """Limits in seconds (None: no limit)."""
+        self.conn.execute(
+            "INSERT INTO retention (app_id, any_terminal, completed, failed, terminated, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (app_id) DO UPDATE SET any_terminal = excluded.any_terminal, "
+            "completed = excluded.completed, failed = excluded.failed, terminated = excluded.terminated, "
+            "updated_at = excluded.updated_at", (app_id, any_terminal, completed, failed, terminated, now))
+
+    def clear_retention(self, app_id: str) -> bool:
+        return self.conn.execute("DELETE FROM retention WHERE app_id = ?", (app_id,)).rowcount > 0
+
+    def record_retention_run(self, app_id: str, now: float, purged: int) -> None:
+        self.conn.execute("UPDATE retention SET last_run_at = ?, last_purged = ?, total_purged = total_purged + ? "
+                          "WHERE app_id = ?", (now, purged, purged, app_id))
+
+    def take_lease(self, name: str, holder: str, now: float, ttl: float) -> bool:
+        """Take or renew a named lease; False while another holder's lease is unexpired."""
+        cur = self.conn.execute(
+            "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+            "holder = excluded.holder, expires_at = excluded.expires_at "
+            "WHERE leases.holder = excluded.holder OR leases.expires_at < ?",
+            (name, holder, now + ttl, now))
+        return cur.rowcount == 1
+
+    def release_lease(self, name: str, holder: str) -> None:
+        self.conn.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
 
     # ------------------------------------------------------------------------------ history
 

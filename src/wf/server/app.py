@@ -53,6 +53,7 @@ from wf import __version__
 from wf.backends.base import IF_EXISTS_CHOICES, Backend
 from wf.backends.http import (
     EXT_APP_ID,
+    EXT_BULK_OPERATIONS,
     EXT_BULK_PURGE,
     EXT_FETCH_PAYLOADS,
     EXT_HISTORY,
@@ -73,6 +74,7 @@ from wf.backends.http import (
     P_PARENT,
     P_STACK_TRACE,
     TOKEN_HEADER,
+    BULK_PATHS,
 )
 from wf.model import (
     INSTANCE_ID_RE,
@@ -86,6 +88,7 @@ from wf.model import (
     WfError,
     WorkflowState,
     WorkflowStatus,
+    describe_ids,
     rfc3339,
 )
 from wf.server.auth import HostPolicy, check_request, token_matches
@@ -99,10 +102,20 @@ MAX_APPS = 1024  # app ids whose backend stays made (a local one is a few object
 PREFIXES = ("/v1.0", "/v1.0-beta1")
 COMPONENT = "dapr"
 EXTENSIONS = (EXT_LIST, EXT_HISTORY, EXT_BULK_PURGE, EXT_START_TIME, EXT_IF_EXISTS, EXT_TERMINATE_OUTPUT,
-              EXT_TERMINATE_RECURSIVE, EXT_APP_ID, EXT_FETCH_PAYLOADS, EXT_PENDING, EXT_RERUN)
+              EXT_TERMINATE_RECURSIVE, EXT_APP_ID, EXT_FETCH_PAYLOADS, EXT_PENDING, EXT_RERUN,
+              EXT_BULK_OPERATIONS)
 APP_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 OPEN_PATHS = frozenset({"/healthz", "/v1.0/healthz", "/v1.0/healthz/outbound", "/openapi.json", "/docs",
                         "/docs/oauth2-redirect"})
+MAX_BULK_IDS = 10_000  # instance ids in one bulk request
+FILTER_KEYS = frozenset({"status", "name", "createdAfter", "createdBefore"})
+BULK_KEYS = {
+    "terminate": frozenset({"output", "recursive", "reason"}),
+    "suspend": frozenset({"reason"}),
+    "resume": frozenset({"reason"}),
+    "raise_event": frozenset({"eventName", "data"}),
+}
+BULK_COMMON_KEYS = FILTER_KEYS | {"instanceIDs", "dryRun", "opID", "selection"}
 PURGE_KEYS = frozenset({"status", "name", "createdAfter", "createdBefore", "completedBefore", "olderThan",
                         "force", "dryRun"})
 
@@ -344,12 +357,23 @@ class GuardMiddleware:
                 started = True
             await send(message)
 
+        from wf.engine.control import acting_as
+
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            with acting_as(self.actor_of(scope)):
+                await self.app(scope, limited_receive, tracking_send)
         except _BodyTooLarge:
             if not started:
                 await _send_json(send, 413, "ERR_REQUEST_TOO_LARGE",
                                  f"the request body is larger than {self.max_body} bytes")
+
+
+    def actor_of(self, scope: dict) -> str:
+        """Who the audit trail names for this request."""
+        if self.token is not None:
+            return "api-token"
+        client = scope.get("client") or ("?", 0)
+        return f"anonymous@{client[0]}"
 
 
 async def _send_json(send: Callable, status: int, code: str, message: str) -> None:
@@ -641,6 +665,9 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
                 return {"dryRun": True, "matchingInstanceCount": n}
             return {"deletedInstanceCount": n}
 
+        for operation, path in BULK_PATHS.items():
+            _add_bulk_route(app, backends, base, operation, path, in_schema, raw_body)
+
         @app.get(f"{base}/{{instance_id}}", tags=tags, include_in_schema=in_schema, summary="Get an instance")
         async def get(component: str, instance_id: str, fetchPayloads: str | None = Query(None),
                       appID: str | None = Query(None)) -> dict[str, Any]:
@@ -708,13 +735,14 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
         @app.post(f"{base}/{{instance_id}}/terminate", status_code=202, tags=tags, include_in_schema=in_schema,
                   summary="Terminate an instance (body, optional: the output JSON)", openapi_extra=raw_body)
         async def terminate(request: Request, component: str, instance_id: str,
-                            recursive: str | None = Query(None), appID: str | None = Query(None)) -> Response:
+                            recursive: str | None = Query(None), reason: str | None = Query(None),
+                            appID: str | None = Query(None)) -> Response:
             _check_component(component)
             _check_id(instance_id)
             rec = _bool(recursive, "recursive", default=True)
             output = await _json_text(request, "the output")
             backend = await _run(backends.get, appID)
-            await _run(backend.terminate, instance_id, output, rec)
+            await _run(backend.terminate, instance_id, output, rec, reason=reason or None)
             return Response(status_code=202)
 
         @app.post(f"{base}/{{instance_id}}/rerun", status_code=202, tags=tags, include_in_schema=in_schema,
@@ -745,6 +773,73 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
             backend = await _run(backends.get, appID)
             n = await _run(backend.purge, instance_id, recursive=rec, force=frc)
             return JSONResponse({"deletedInstanceCount": n}, status_code=202)
+
+
+def _add_bulk_route(app: FastAPI, backends: Backends, base: str, operation: str, path: str, in_schema: bool,
+                    raw_body: dict[str, Any]) -> None:
+    words = operation.replace("_", " ")
+
+    @app.post(f"{base}/{path}", tags=["bulk"], include_in_schema=in_schema, openapi_extra=raw_body,
+              summary=f"Bulk {words}: instance ids or a filter, in batches; dryRun lists the selection (wf extension)",
+              name=f"bulk_{operation}{'' if in_schema else '_beta'}")
+    async def bulk(request: Request, component: str, appID: str | None = Query(None)) -> dict[str, Any]:
+        _check_component(component)
+        text = await _json_text(request, f"the {words} request")
+        body = json.loads(text) if text else {}
+        if not isinstance(body, dict):
+            raise _malformed(f"the {words} request must be a JSON object")
+        allowed = BULK_COMMON_KEYS | BULK_KEYS[operation]
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise _malformed(f"unknown keys {', '.join(unknown)}; expected {', '.join(sorted(allowed))}")
+        for key in ("name", "createdAfter", "createdBefore", "reason", "eventName", "opID", "selection"):
+            if body.get(key) is not None and not isinstance(body[key], str):
+                raise _malformed(f"{key} must be a string")
+        for key in ("dryRun", "recursive"):
+            if body.get(key) is not None and not isinstance(body[key], bool):
+                raise _malformed(f"{key} must be true or false")
+        ids = body.get("instanceIDs")
+        if ids is not None:
+            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                raise _malformed("instanceIDs must be a list of instance ids")
+            if len(ids) > MAX_BULK_IDS:
+                raise _malformed(f"at most {MAX_BULK_IDS} instanceIDs per request; send them in batches")
+            if FILTER_KEYS & set(body):
+                raise _malformed("give instanceIDs or a filter (status, name, createdAfter, createdBefore), not both")
+            for iid in ids:
+                _check_id(iid)
+        op_id = body.get("opID")
+        if op_id is not None and not INSTANCE_ID_RE.fullmatch(op_id):
+            raise _malformed("opID must be 1 to 64 letters, digits, '-' or '_'")
+        params: dict[str, Any] = {}
+        if operation == "raise_event":
+            if not (body.get("eventName") or "").strip() and not body.get("dryRun"):
+                raise ApiError(400, "ERR_WORKFLOW_EVENT_NAME_MISSING", "missing eventName")
+            params["event_name"] = body.get("eventName")
+            params["data"] = json.dumps(body["data"]) if body.get("data") is not None else None
+        if operation == "terminate":
+            params["output"] = json.dumps(body["output"]) if body.get("output") is not None else None
+            params["recursive"] = body.get("recursive", True)
+        if body.get("reason"):
+            params["reason"] = body["reason"]
+        flt = ListFilter(statuses=_statuses(body.get("status")), name=body.get("name") or None,
+                         created_after=_timestamp(body.get("createdAfter"), "createdAfter"),
+                         created_before=_timestamp(body.get("createdBefore"), "createdBefore"))
+        backend = await _run(backends.get, appID)
+        if ids is None:
+            ids = await _run(backend.select, operation, flt)
+            selection = flt.describe()
+        else:
+            ids = list(dict.fromkeys(ids))
+            selection = body.get("selection") or describe_ids(ids)
+        if body.get("dryRun"):
+            return {"dryRun": True, "matchingInstanceCount": len(ids), "instanceIDs": ids}
+        from wf.engine.control import current_actor
+
+        # The batches of one client operation share an audit record; the actor keeps ids apart.
+        scoped = f"{current_actor()}:{op_id}" if op_id else None
+        result = await _run(backend.bulk, operation, ids, selection=selection[:500], op_id=scoped, **params)
+        return result.to_dict()
 
 
 def _list_page(backend: Backend, flt: ListFilter, limit: int, cursor: str | None,
