@@ -13,9 +13,9 @@ through these functions (a gRPC rerun, say) calls `record_audit(...)` itself.
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -49,8 +49,21 @@ BULK_PAUSE = 0.002
 
 # ------------------------------------------------------------------------------------------ audit
 
-_ACTOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("wf_actor", default=None)
+_actor_var: Any = None  # a contextvars.ContextVar, made on first use (reads never import contextvars)
 _local_actor: str | None = None
+
+
+_actor_lock = threading.Lock()
+
+
+def _actor() -> Any:
+    global _actor_var
+    with _actor_lock:
+        if _actor_var is None:
+            import contextvars
+
+            _actor_var = contextvars.ContextVar("wf_actor", default=None)
+        return _actor_var
 
 
 def local_actor() -> str:
@@ -71,18 +84,19 @@ def local_actor() -> str:
 
 
 def current_actor() -> str:
-    return _ACTOR.get() or local_actor()
+    return _actor().get() or local_actor()
 
 
 @contextmanager
 def acting_as(actor: str) -> Iterator[None]:
     """Operations in this block (this thread or task, and the threads it hands work to through
     contextvars) are recorded as done by `actor`."""
-    token = _ACTOR.set(actor)
+    var = _actor()
+    token = var.set(actor)
     try:
         yield
     finally:
-        _ACTOR.reset(token)
+        var.reset(token)
 
 
 def _audit(store: Store, *, app_id: str, operation: str, now: float | None = None, instance_id: str | None = None,
@@ -111,7 +125,7 @@ def list_audit(store: Store, *, app_id: str | None = None, since: datetime | Non
 
     rows = store.list_audit(app_id=app_id, since=since.timestamp() if since else None, operation=operation,
                             instance_id=instance_id, limit=limit)
-    return [AuditRecord(at=utc_from_ts(r.at), app_id=r.app_id, actor=r.actor,  # type: ignore[arg-type]
+    return [AuditRecord(at=utc_from_ts(r.at), app_id=r.app_id, actor=r.actor,
                         operation=r.operation, instance_id=r.instance_id, selection=r.selection, count=r.count,
                         skipped=r.skipped, failed=r.failed, reason=r.reason, outcome=r.outcome, detail=r.detail)
             for r in rows]
@@ -254,8 +268,10 @@ def _raise_event_rows(store: Store, rows: Sequence[InstanceRow], now: float, eve
     store.wake_many([r.iid for r in rows], now)
 
 
-def _terminate_rows(store: Store, rows: Sequence[InstanceRow], output: str | None, now: float,
-                    recursive: bool) -> None:
+def terminate_rows(store: Store, rows: Sequence[InstanceRow], output: str | None, now: float,
+                   recursive: bool) -> None:
+    """End live instances as TERMINATED (with their children when recursive), inside the caller's
+    transaction; a live parent hears of its terminated child."""
     iids = [r.iid for r in rows]
     lengths = store.history_lengths(iids)
     event = Event(h.EXECUTION_TERMINATED, now, data=output).to_json()
@@ -268,7 +284,7 @@ def _terminate_rows(store: Store, rows: Sequence[InstanceRow], output: str | Non
     if recursive:
         children = store.non_terminal(store.descendants(iids))  # every generation below
         if children:
-            _terminate_rows(store, store.instances_by_iids(children), None, now, recursive=False)
+            terminate_rows(store, store.instances_by_iids(children), None, now, recursive=False)
 
 
 def notify_parent(store: Store, row: InstanceRow, status: str, output: str | None,
@@ -345,7 +361,7 @@ def terminate(store: Store, app_id: str, instance_id: str, output: str | None = 
         if row.status != "TERMINATED":
             if row.status in TERMINAL:
                 raise InvalidStateError(f"cannot terminate instance {instance_id!r}: it has already {row.status}")
-            _terminate_rows(store, [row], output, now, recursive)
+            terminate_rows(store, [row], output, now, recursive)
         _audit(store, app_id=app_id, operation="terminate", now=now, instance_id=instance_id, reason=reason,
                count=int(row.status != "TERMINATED"))
     signals.state_changed()
@@ -476,7 +492,7 @@ def bulk_apply(store: Store, app_id: str, operation: str, instance_ids: Sequence
                 result.skip(row.status)
         if todo:
             if operation == "terminate":
-                _terminate_rows(store, todo, output, now, recursive)
+                terminate_rows(store, todo, output, now, recursive)
             elif operation == "suspend":
                 _suspend_rows(store, todo, now, reason)
             elif operation == "resume":
