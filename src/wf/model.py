@@ -321,7 +321,8 @@ class BulkResult:
 
         failures = [(str(f.get("instanceID", "")), str(f.get("reason", ""))) for f in d.get("failures") or []
                     if isinstance(f, dict)]
-        by_status = d.get("skippedByStatus") if isinstance(d.get("skippedByStatus"), dict) else {}
+        raw = d.get("skippedByStatus")
+        by_status: dict[str, Any] = raw if isinstance(raw, dict) else {}
         ids = d.get("instanceIDs")
         return cls(operation=str(d.get("operation", "")), selected=count("selected"), done=count("done"),
                    skipped=count("skipped"), failed=count("failed"), failures=failures,

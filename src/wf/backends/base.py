@@ -73,6 +73,80 @@ def default_statuses(operation: str) -> tuple[WorkflowStatus, ...]:
     return tuple(s for s in WorkflowStatus if not s.is_terminal)
 
 
+def select_by_listing(backend: "Backend", operation: str, flt: ListFilter | None) -> builtins.list[str]:
+    """Backend.select for an engine that lists but has no bulk API: the listed ids, where statuses
+    default to those the operation applies to."""
+    from dataclasses import replace
+
+    flt = flt or ListFilter()
+    if not flt.statuses:
+        flt = replace(flt, statuses=default_statuses(operation))
+    return [s.instance_id for s in backend.list(flt)]
+
+
+class Pacer:
+    """At most rps calls per second across threads (None: no limit)."""
+
+    def __init__(self, rps: float | None) -> None:
+        import threading
+
+        self.interval = 1.0 / rps if rps else 0.0
+        self.next = time.monotonic()
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            slot = max(now, self.next)
+            self.next = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
+def bulk_each(backend: "Backend", operation: str, ids: builtins.list[str], *,
+              progress: Callable[[int], None] | None = None, rps: float | None = None, concurrency: int = 8,
+              **params: Any) -> BulkResult:
+    """Backend.bulk for an engine without a bulk API (a Dapr sidecar): one call per instance, a
+    few in flight, at most rps per second. A refusal for the instance's state counts as skipped."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from wf.model import InvalidStateError, WfError
+
+    calls: dict[str, Callable[[str], None]] = {
+        "terminate": lambda iid: backend.terminate(iid, params.get("output"), params.get("recursive", True)),
+        "suspend": lambda iid: backend.suspend(iid, params.get("reason")),
+        "resume": lambda iid: backend.resume(iid, params.get("reason")),
+        "raise_event": lambda iid: backend.raise_event(iid, params["event_name"], params.get("data")),
+    }
+    call = calls[operation]
+    result = BulkResult(operation, selected=len(ids))
+    lock = threading.Lock()
+    pace = Pacer(rps)
+
+    def one(iid: str) -> None:
+        pace.wait()
+        try:
+            call(iid)
+        except InvalidStateError:
+            with lock:
+                result.skip("refused")
+        except WfError as exc:
+            with lock:
+                result.fail(iid, "not found" if isinstance(exc, NotFoundError) else str(exc))
+        else:
+            with lock:
+                result.done += 1
+        if progress is not None:
+            progress(1)
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="wf-bulk") as pool:
+        builtins.list(pool.map(one, ids))
+    return result
+
+
 def bulk_operation(backend: "Backend", operation: str, *, instance_ids: list[str] | None = None,
                    flt: ListFilter | None = None, dry_run: bool = False,
                    progress: Callable[[int], None] | None = None, rps: float | None = None,
@@ -163,14 +237,14 @@ class Backend(Protocol):
     def count(self, flt: ListFilter, *, force: bool = False) -> int:
         """How many instances a bulk purge with this filter would select (for the confirmation)."""
 
-    def select(self, operation: str, flt: ListFilter | None) -> list[str]:
+    def select(self, operation: str, flt: ListFilter | None) -> builtins.list[str]:
         """The ids a bulk operation (terminate, suspend, resume, raise_event) would take now; without
         statuses in flt, those in a state the operation applies to."""
 
     def bulk(
         self,
         operation: str,
-        instance_ids: list[str],
+        instance_ids: builtins.list[str],
         *,
         progress: Callable[[int], None] | None = None,
         selection: str | None = None,

@@ -44,8 +44,16 @@ import grpc  # noqa: E402
 from google.protobuf import timestamp_pb2, wrappers_pb2  # noqa: E402
 
 from wf import __version__
-from wf.backends.base import IF_EXISTS_CHOICES, Capabilities, check_rerun_args, wait_for_state
+from wf.backends.base import (
+    IF_EXISTS_CHOICES,
+    Capabilities,
+    bulk_each,
+    check_rerun_args,
+    select_by_listing,
+    wait_for_state,
+)
 from wf.model import (
+    BulkResult,
     AlreadyExistsError,
     AuthError,
     ConnectionFailedError,
@@ -341,7 +349,17 @@ class GrpcBackend:
             request.reason.CopyFrom(wrappers_pb2.StringValue(value=reason))
         self._call("ResumeInstance", request, read=False, instance_id=instance_id)
 
-    def terminate(self, instance_id: str, output: str | None = None, recursive: bool = True) -> None:
+    def select(self, operation: str, flt: ListFilter | None) -> list[str]:
+        """A bulk operation's selection, from the listing (the service has no bulk calls)."""
+        return select_by_listing(self, operation, flt)
+
+    def bulk(self, operation: str, instance_ids: list[str], *, progress: Callable[[int], None] | None = None,
+             selection: str | None = None, rps: float | None = None, **params: Any) -> BulkResult:
+        """One call per instance, a few in flight, at most rps per second."""
+        return bulk_each(self, operation, list(dict.fromkeys(instance_ids)), progress=progress, rps=rps, **params)
+
+    def terminate(self, instance_id: str, output: str | None = None, recursive: bool = True, *,
+                  reason: str | None = None) -> None:
         validate_instance_id(instance_id)
         request = pb.TerminateRequest(instanceId=instance_id, recursive=recursive)
         if output is not None:

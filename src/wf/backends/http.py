@@ -35,7 +35,14 @@ from typing import Any
 import httpx
 
 from wf import __version__
-from wf.backends.base import IF_EXISTS_CHOICES, Capabilities, check_rerun_args, wait_for_state
+from wf.backends.base import (
+    IF_EXISTS_CHOICES,
+    Capabilities,
+    bulk_each,
+    check_rerun_args,
+    select_by_listing,
+    wait_for_state,
+)
 from wf.model import (
     AlreadyExistsError,
     BulkResult,
@@ -581,7 +588,7 @@ class HttpBackend:
     def count(self, flt: ListFilter, *, force: bool = False) -> int:
         return self.purge_many(flt, force=force, dry_run=True)
 
-    def select(self, operation: str, flt: ListFilter | None) -> list[str]:
+    def select(self, operation: str, flt: ListFilter | None) -> builtins.list[str]:
         """wf serve's dry run of the bulk operation (a sidecar cannot list: UnsupportedError)."""
         path = _bulk_path(operation)
         if not self._has(EXT_BULK_OPERATIONS):
@@ -593,22 +600,14 @@ class HttpBackend:
             data = self._json(response, default={})
             ids = data.get("instanceIDs") if isinstance(data, dict) else None
             return [str(i) for i in ids] if isinstance(ids, list) else []
-        # an older wf serve: list with the filter (statuses default to what the operation applies to)
-        from wf.backends.base import default_statuses
+        return select_by_listing(self, operation, flt)  # an older wf serve
 
-        flt = flt or ListFilter()
-        if not flt.statuses:
-            from dataclasses import replace
-
-            flt = replace(flt, statuses=default_statuses(operation))
-        return [s.instance_id for s in self.list(flt)]
-
-    def bulk(self, operation: str, instance_ids: list[str], *, progress: Callable[[int], None] | None = None,
+    def bulk(self, operation: str, instance_ids: builtins.list[str], *, progress: Callable[[int], None] | None = None,
              selection: str | None = None, rps: float | None = None, **params: Any) -> BulkResult:
         """wf serve: one request per batch of ids. A Dapr sidecar: one call per instance, a few in
         flight at once, at most rps per second."""
         path = _bulk_path(operation)
-        ids = list(dict.fromkeys(instance_ids))
+        ids: builtins.list[str] = builtins.list(dict.fromkeys(instance_ids))
         for iid in ids:
             validate_instance_id(iid)
         if operation == "raise_event" and not (params.get("event_name") or "").strip():
@@ -617,9 +616,14 @@ class HttpBackend:
             raise InvalidArgumentError(f"invalid rps {rps!r}: expected requests per second > 0")
         if ids and self._has(EXT_BULK_OPERATIONS):
             return self._bulk_requests(operation, path, ids, progress, selection, params)
-        return self._bulk_each(operation, ids, progress, rps, params)
+        if operation == "terminate":
+            if params.get("output") is not None:
+                self._require(EXT_TERMINATE_OUTPUT, "a terminate output (drop --output)")
+            if params.get("recursive") is False:
+                self._require(EXT_TERMINATE_RECURSIVE, "a non-recursive terminate (Dapr terminates the children too)")
+        return bulk_each(self, operation, ids, progress=progress, rps=rps, concurrency=SIDECAR_CONCURRENCY, **params)
 
-    def _bulk_requests(self, operation: str, path: str, ids: list[str], progress: Callable[[int], None] | None,
+    def _bulk_requests(self, operation: str, path: str, ids: builtins.list[str], progress: Callable[[int], None] | None,
                        selection: str | None, params: dict[str, Any]) -> BulkResult:
         import uuid
 
@@ -646,47 +650,6 @@ class HttpBackend:
                 progress(len(chunk))
         return total
 
-    def _bulk_each(self, operation: str, ids: list[str], progress: Callable[[int], None] | None,
-                   rps: float | None, params: dict[str, Any]) -> BulkResult:
-        import threading
-        from concurrent.futures import ThreadPoolExecutor
-
-        if operation == "terminate":
-            if params.get("output") is not None:
-                self._require(EXT_TERMINATE_OUTPUT, "a terminate output (drop --output)")
-            if params.get("recursive") is False:
-                self._require(EXT_TERMINATE_RECURSIVE, "a non-recursive terminate (Dapr terminates the children too)")
-        calls: dict[str, Callable[[str], None]] = {
-            "terminate": lambda iid: self.terminate(iid, params.get("output"), params.get("recursive", True)),
-            "suspend": lambda iid: self.suspend(iid, params.get("reason")),
-            "resume": lambda iid: self.resume(iid, params.get("reason")),
-            "raise_event": lambda iid: self.raise_event(iid, params["event_name"], params.get("data")),
-        }
-        call = calls[operation]
-        result = BulkResult(operation, selected=len(ids))
-        lock = threading.Lock()
-        pace = _Pacer(rps)
-
-        def one(iid: str) -> None:
-            pace.wait()
-            try:
-                call(iid)
-            except InvalidStateError:
-                with lock:
-                    result.skip("refused")
-            except WfError as exc:
-                with lock:
-                    result.fail(iid, "not found" if isinstance(exc, NotFoundError) else str(exc))
-            else:
-                with lock:
-                    result.done += 1
-            if progress is not None:
-                progress(1)
-
-        with ThreadPoolExecutor(max_workers=SIDECAR_CONCURRENCY, thread_name_prefix="wf-bulk") as pool:
-            list(pool.map(one, ids))
-        return result
-
     def wait(self, instance_id: str, *, until: str = "completion", timeout: float | None = None,
              fetch_payloads: bool = True) -> WorkflowState:
         """Poll GET with backoff (50 ms growing to 1 s) until started / finished, or the timeout."""
@@ -705,27 +668,6 @@ class HttpBackend:
             if default is not None:
                 return default
             raise WfError(f"the engine at {self.display_url} sent a response that is not JSON") from None
-
-
-class _Pacer:
-    """At most rps calls per second across threads (None: no limit)."""
-
-    def __init__(self, rps: float | None) -> None:
-        import threading
-
-        self.interval = 1.0 / rps if rps else 0.0
-        self.next = time.monotonic()
-        self.lock = threading.Lock()
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        with self.lock:
-            now = time.monotonic()
-            slot = max(now, self.next)
-            self.next = slot + self.interval
-        if slot > now:
-            time.sleep(slot - now)
 
 
 def _bulk_path(operation: str) -> str:

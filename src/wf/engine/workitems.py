@@ -520,12 +520,7 @@ class Hub:
         target = store.get_instance(app_id, instance_id, payloads=False)
         if target is None or target.status in TERMINAL:
             return
-        control._terminate_row(store, target, output, now)
-        if recursive:
-            for iid in store.non_terminal(store.descendants([target.iid])):
-                child = store.get_instance_by_iid(iid)
-                if child is not None:
-                    control._terminate_row(store, child, None, now)
+        control.terminate_rows(store, [target], output, now, recursive)
 
     def _continue_as_new(self, store: Store, now: float, row: InstanceRow, generation: int, turn: Turn) -> None:
         """Start the next execution: a fresh history, the new input, and the events carried over."""
