@@ -249,7 +249,7 @@ class ListFilter:
         """The selection in words (audit records, confirmations)."""
         parts = []
         if self.statuses:
-            parts.append("status " + "|".join(s.value for s in self.statuses))
+            parts.append("status " + "|".join(s.name for s in self.statuses))
         if self.name:
             parts.append(f"name {self.name}")
         if self.created_after is not None:

@@ -23,7 +23,7 @@ def counts(db: str) -> dict[str, int]:
     try:
         out: dict[str, int] = {}
         for s in b.list(None):
-            out[s.runtime_status.value] = out.get(s.runtime_status.value, 0) + 1
+            out[s.runtime_status.name] = out.get(s.runtime_status.name, 0) + 1
         return out
     finally:
         b.close()
@@ -99,8 +99,8 @@ def test_several_ids_summary_names_skipped_and_failed_and_exits_1(wf, running, f
     assert r.stdout == ("Terminated 2 instances (ids r1, d1, nope, r2; app default); "
                         "skipped 1 (not applicable: COMPLETED 1); failed 1\n")
     assert r.stderr == "  failed nope: not found\n"
-    assert backend.get("r1").runtime_status.value == "TERMINATED"
-    assert backend.get("d1").runtime_status.value == "COMPLETED"
+    assert backend.get("r1").runtime_status.name == "TERMINATED"
+    assert backend.get("d1").runtime_status.name == "COMPLETED"
 
 
 def test_dry_run_counts_without_a_terminal_and_lists_ids_at_one(wf, db, terminal):
@@ -138,7 +138,7 @@ def test_raise_event_forms(wf, running, backend):
     running("e2")
     r = wf("raise-event", "e1", "e2", "go", "-x", '"both"')
     assert r.exit_code == 0 and r.stdout == "Raised go on 2 instances (ids e1, e2; app default)\n"
-    assert backend.wait("e1", timeout=10).serialized_output == '{"got":"both"}'
+    assert backend.wait("e1", timeout=10).serialized_output == '{"got": "both"}'
     running("e3")
     r = wf("raise-event", "e3/go")
     assert r.exit_code == 0 and r.stdout == "Raised event go on e3\n"
@@ -181,7 +181,7 @@ def test_python_api_bulk_operations_return_the_summary(db):
     assert (res.done, res.failed, res.failures) == (1, 1, [("missing", "not found")])
     res = client.terminate_workflows(status="RUNNING", output={"why": "test"})
     assert (res.done, res.skipped, res.failed) == (7, 0, 0)
-    assert client.get_workflow_state("seed-000000").serialized_output == '{"why":"test"}'
+    assert client.get_workflow_state("seed-000000").serialized_output == '{"why": "test"}'
     with pytest.raises(wflib.InvalidArgumentError):
         client.terminate_workflows(["a"], name="waiter")
     client.close()
@@ -202,15 +202,15 @@ def test_bulk_terminate_reaches_children_and_a_terminated_child_fails_its_live_p
     for parent in ("p1", "p2", "p3"):
         backend.start("parent", instance_id=parent, input="1")
     for child in ("p1-child", "p2-child", "p3-child"):
-        wait_until(lambda c=child: (s := backend.get(c)) is not None and s.runtime_status.value == "RUNNING",
+        wait_until(lambda c=child: (s := backend.get(c)) is not None and s.runtime_status.name == "RUNNING",
                    what=f"{child} running")
     r = wf("terminate", "p1", "p2-child")
     assert r.exit_code == 0 and r.stdout == "Terminated 2 instances (ids p1, p2-child; app default)\n"
-    assert backend.get("p1-child").runtime_status.value == "TERMINATED"  # recursive by default
+    assert backend.get("p1-child").runtime_status.name == "TERMINATED"  # recursive by default
     p2 = backend.wait("p2", timeout=10)  # its child was terminated: the parent hears of a failed child
-    assert p2.runtime_status.value == "FAILED" and "p2-child" in p2.failure_details.message
+    assert p2.runtime_status.name == "FAILED" and "p2-child" in p2.failure_details.message
     r = wf("terminate", "--all", "-w", "parent", "--no-recursive")
-    assert r.exit_code == 0 and backend.get("p3-child").runtime_status.value == "RUNNING"
+    assert r.exit_code == 0 and backend.get("p3-child").runtime_status.name == "RUNNING"
 
 
 def test_purge_takes_the_list_filters_beside_its_dapr_style_flags(wf, finished, backend):

@@ -438,7 +438,7 @@ APPLIES: dict[str, Callable[[str], bool]] = {
 }
 # What `--all` selects when no status is given.
 DEFAULT_STATUSES: dict[str, tuple[WorkflowStatus, ...]] = {
-    op: tuple(s for s in WorkflowStatus if applies(s.value)) for op, applies in APPLIES.items()
+    op: tuple(s for s in WorkflowStatus if applies(s.name)) for op, applies in APPLIES.items()
 }
 
 
