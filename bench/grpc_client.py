@@ -50,7 +50,7 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 600) -> None:
     raise SystemExit("server did not come up")
 
 
-def standin(count: int) -> tuple[subprocess.Popen, str]:
+def standin(count: int) -> tuple[subprocess.Popen, str, str | None]:
     tmp = tempfile.mkdtemp(prefix="wf-bench-grpc-")
     port_file = os.path.join(tmp, "port")
     code = (f"import sys; sys.path[:0] = [{str(ROOT / 'tests' / 'backends')!r}, {str(ROOT / 'src')!r}]\n"
@@ -63,10 +63,10 @@ def standin(count: int) -> tuple[subprocess.Popen, str]:
         time.sleep(0.1)
     port = int(open(port_file).read())
     wait_port(port, proc)
-    return proc, f"grpc://127.0.0.1:{port}"
+    return proc, f"grpc://127.0.0.1:{port}", None
 
 
-def wf_serve(count: int) -> tuple[subprocess.Popen, str]:
+def wf_serve(count: int) -> tuple[subprocess.Popen, str, str | None]:
     db = os.path.join(tempfile.mkdtemp(prefix="wf-bench-grpc-"), "serve.db")
     populate(db, count)
     grpc_port = free_port()
@@ -74,11 +74,11 @@ def wf_serve(count: int) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([WF, "--db", db, "serve", "--port", "0", "--grpc-port", str(grpc_port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(grpc_port, proc)
-    return proc, f"grpc://127.0.0.1:{grpc_port}"
+    return proc, f"grpc://127.0.0.1:{grpc_port}", db
 
 
-def wf(url: str, *args: str) -> tuple[float, subprocess.CompletedProcess]:
-    env = {**os.environ, "WF_URL": url, "WF_API_TOKEN": TOKEN}
+def wf(url: str, *args: str, db: str | None = None) -> tuple[float, subprocess.CompletedProcess]:
+    env = {**os.environ, "WF_URL": url, "WF_API_TOKEN": TOKEN} if db is None else {**os.environ, "WF_DB": db}
     t = time.perf_counter()
     r = subprocess.run([WF, *args], env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - t
@@ -102,19 +102,24 @@ def jsonl_run(url: str) -> tuple[float, float, int]:
 
 
 def measure(engine: str, start) -> None:
-    proc, url = start(N)
+    proc, url, db = start(N)
     try:
         wf(url, "list", "--limit", "10", "-o", "json")  # warm the page cache
-        times = [wf(url, "list", "--limit", "10", "-o", "json")[0] for _ in range(RUNS)]
+        times, local = [], []
+        for _ in range(RUNS):  # interleaved with the local engine on the same store: the same load
+            times.append(wf(url, "list", "--limit", "10", "-o", "json")[0])
+            if db is not None:
+                local.append(wf(url, "list", "--limit", "10", "-o", "json", db=db)[0])
         elapsed, rss, lines = jsonl_run(url)
         assert lines == N, (lines, N)
+        same_store = {"local_same_store_ms": round(statistics.median(local) * 1000, 1)} if local else {}
         report("grpc_list", engine=engine, instances=N, list_limit10_ms=round(statistics.median(times) * 1000, 1),
-               list_limit10_min_ms=round(min(times) * 1000, 1), jsonl_all_s=round(elapsed, 1),
+               list_limit10_min_ms=round(min(times) * 1000, 1), **same_store, jsonl_all_s=round(elapsed, 1),
                jsonl_per_s=round(N / elapsed), jsonl_peak_rss_mb=rss, target_limit10_ms=300, target_rss_mb=80)
     finally:
         proc.terminate()
         proc.wait()
-    proc, url = start(N_PURGE)
+    proc, url, _ = start(N_PURGE)
     try:
         elapsed, r = wf(url, "purge", "--all", "-y")
         report("grpc_bulk_purge", engine=engine, instances=N_PURGE, seconds=round(elapsed, 2),

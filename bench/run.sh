@@ -17,4 +17,4 @@ python latency.py 300
 python cli.py "$N_STORE" "$N_PEER"
 python purge.py "$N_STORE"
 python bulk.py 100000
-if python -c "import wf.server" 2>/dev/null; then python server.py; fi
+if python -c "import wf.server" 2>/dev/null; then python server.py; python grpc_client.py 100000 10000; fi

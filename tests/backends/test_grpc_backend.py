@@ -363,3 +363,15 @@ def test_bulk_purge_takes_its_selection_first(backend, sidecar):
     assert backend.purge_many(ListFilter()) == 2600
     assert sidecar.calls["ListInstanceIDs"] == calls  # the count's selection was reused
     assert list(sidecar.instances) == ["created-after-the-count"]
+
+
+def test_purge_of_every_finished_instance_reads_no_states(backend, sidecar):
+    for i in range(300):
+        sidecar.add(f"f{i:03d}")
+    sidecar.add("live-1", "job", St.ORCHESTRATION_STATUS_RUNNING)
+    sidecar.calls.clear()
+    assert backend.purge_many(ListFilter()) == 300
+    assert sidecar.calls["GetInstance"] == 0 and sidecar.calls["PurgeInstances"] == 301
+    out = backend.last_outcome
+    assert (out.done, out.skipped, out.failed) == (300, 1, 0)  # the live one: Dapr refuses, wf skips it
+    assert list(sidecar.instances) == ["live-1"]

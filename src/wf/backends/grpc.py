@@ -541,7 +541,12 @@ class GrpcBackend:
             if progress is not None:
                 progress(deleted)
 
-        selected, self._selected = self._selection(flt, force), None
+        if self._selected is None and not _filters(flt):
+            # Every finished instance (or every one, forced): the ids are the selection, and the
+            # engine's own refusal to purge a live instance skips those, so no state is read first.
+            selected = list(self._ids())
+        else:
+            selected, self._selected = self._selection(flt, force), None
         for iid in selected:
             request = pb.PurgeInstancesRequest(instanceId=iid, recursive=True, force=force)
             pending.append((iid, rpc.future(request, timeout=self.timeout, metadata=self._metadata)))

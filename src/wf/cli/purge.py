@@ -156,7 +156,7 @@ def _purge_bulk(g: Globals, older_than: str | None, statuses: tuple[str, ...], n
     outcome = getattr(backend, "last_outcome", None)  # engines that purge one call per instance (gRPC)
     extra = ""
     if outcome is not None and (outcome.skipped or outcome.failed):
-        extra = f"; skipped {outcome.skipped} (gone or not finished meanwhile), failed {outcome.failed}"
+        extra = f"; skipped {outcome.skipped} (not finished, or gone meanwhile), failed {outcome.failed}"
     out.message(f"Purged {n} instance{'s' if n != 1 else ''} ({what}; app {app}){extra}")
     if outcome is not None and outcome.failed:
         raise ExitWith(1, f"{outcome.failed} instance{'s' if outcome.failed != 1 else ''} could not be purged "
