@@ -18,3 +18,4 @@ python cli.py "$N_STORE" "$N_PEER"
 python purge.py "$N_STORE"
 python bulk.py 100000
 if python -c "import wf.server" 2>/dev/null; then python server.py; python grpc_client.py 100000 10000; fi
+if python -c "import wf.server.grpc, dapr.ext.workflow" 2>/dev/null; then python grpc_sdk.py 2000; fi

@@ -141,6 +141,8 @@ class Hub:
         self._last_heartbeat = 0.0
         self._data_version = -1
         self._next_due: float | None = None
+        self._watchers: dict[tuple[str, str], set[threading.Event]] = {}
+        self._changed: list[tuple[str, str]] = []  # instances whose status this turn changed
         self.store: Store | None = None
 
     # ------------------------------------------------------------------------------ lifecycle
@@ -217,6 +219,30 @@ class Hub:
         else:
             self._out_activities -= 1
         return item
+
+    # ------------------------------------------------------------------------------ watches
+
+    def watch(self, app_id: str, instance_id: str) -> threading.Event:
+        """An event set whenever a turn this hub records starts or ends the instance (waiters of
+        WaitForInstance* wake for their own instance, not for every commit)."""
+        event = threading.Event()
+        with self._lock:
+            self._watchers.setdefault((app_id, instance_id), set()).add(event)
+        return event
+
+    def unwatch(self, app_id: str, instance_id: str, event: threading.Event) -> None:
+        with self._lock:
+            events = self._watchers.get((app_id, instance_id))
+            if events is not None:
+                events.discard(event)
+                if not events:
+                    del self._watchers[(app_id, instance_id)]
+
+    def notify(self, keys: list[tuple[str, str]]) -> None:
+        with self._lock:
+            events = [e for key in keys for e in self._watchers.get(key, ())]
+        for e in events:
+            e.set()
 
     # ------------------------------------------------------------------------------ completions
 
@@ -359,6 +385,8 @@ class Hub:
         if ops:
             signals.work_added(store.key)  # results may move on instances of in-process workers
             signals.state_changed()
+            changed, self._changed = self._changed, []
+            self.notify(changed)
         leftover = self._dispatch(items)
         if leftover:  # every stream closed meanwhile
             self._submit(lambda s, t: self._give_back(s, t, leftover))
@@ -478,6 +506,8 @@ class Hub:
         for instance_id, app_id, output, recursive in turn.terminations:
             self._terminate(store, now, app_id or row.app_id, instance_id, output, recursive)
         custom_set = int(turn.custom_status_set)
+        if row.status == "PENDING" or (ended and turn.status != "CONTINUED_AS_NEW"):
+            self._changed.append((row.app_id, row.instance_id))
         if turn.status == "CONTINUED_AS_NEW":
             self._continue_as_new(store, now, row, item.generation + 1, turn)
         elif ended:

@@ -29,7 +29,6 @@ import grpc
 from google.protobuf import empty_pb2
 
 from wf.backends.local import LocalBackend
-from wf.engine import signals
 from wf.engine.history import Event
 from wf.engine.workitems import ActivityItem, Hub, StaleWorkItemError, WorkflowItem
 from wf.model import (
@@ -52,6 +51,7 @@ from wf.protocol.stubs import service_grpc
 log = logging.getLogger("wf.server.grpc")
 
 TOKEN_KEY = "dapr-api-token"
+WAIT_POLL = 0.1  # a waiter's poll for changes the hub does not see (a terminate, another process)
 HEALTH_PING_INTERVAL = 10.0  # an idle stream gets a ping: a dead peer is noticed by the failed send
 MAX_MESSAGE = 16 * 1024 * 1024
 NOT_FOUND = "no such instance exists"
@@ -179,20 +179,25 @@ class Servicer(service_grpc.TaskHubSidecarServiceServicer):
         return pstates.instance_response(state, payloads=request.getInputsAndOutputs)
 
     def _wait(self, request: Any, context: grpc.ServicerContext, reached: Callable[[WorkflowStatus], bool]) -> Any:
+        """Wake on the hub's word that the instance started or ended; poll every 100 ms for what
+        others change (a terminate, another process)."""
         backend = self._backend(self._router(request))
         instance_id = _lookup_id(request.instanceId)
-        pause = 0.002
-        while True:
-            state = backend.get(instance_id, fetch_payloads=request.getInputsAndOutputs)
-            if state is None or reached(state.runtime_status):
-                return pstates.instance_response(state, payloads=request.getInputsAndOutputs)
-            if not context.is_active():
-                raise _Abort(grpc.StatusCode.CANCELLED, "the caller went away")
-            remaining = context.time_remaining()
-            if remaining is not None and remaining <= 0:
-                raise _Abort(grpc.StatusCode.DEADLINE_EXCEEDED, "timed out waiting for the workflow")
-            signals.wait_for_change(min(pause, remaining) if remaining is not None else pause)
-            pause = min(pause * 2, 0.05)
+        changed = self.hub.watch(backend.app_id, instance_id)
+        try:
+            while True:
+                changed.clear()
+                state = backend.get(instance_id, fetch_payloads=request.getInputsAndOutputs)
+                if state is None or reached(state.runtime_status):
+                    return pstates.instance_response(state, payloads=request.getInputsAndOutputs)
+                if not context.is_active():
+                    raise _Abort(grpc.StatusCode.CANCELLED, "the caller went away")
+                remaining = context.time_remaining()
+                if remaining is not None and remaining <= 0:
+                    raise _Abort(grpc.StatusCode.DEADLINE_EXCEEDED, "timed out waiting for the workflow")
+                changed.wait(min(WAIT_POLL, remaining) if remaining is not None else WAIT_POLL)
+        finally:
+            self.hub.unwatch(backend.app_id, instance_id, changed)
 
     @_rpc
     def WaitForInstanceStart(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -213,7 +218,9 @@ class Servicer(service_grpc.TaskHubSidecarServiceServicer):
     @_rpc
     def TerminateInstance(self, request: Any, context: grpc.ServicerContext) -> Any:
         output = request.output.value if request.HasField("output") else None
-        self._backend(self._router(request)).terminate(_lookup_id(request.instanceId), output, request.recursive)
+        backend = self._backend(self._router(request))
+        backend.terminate(_lookup_id(request.instanceId), output, request.recursive)
+        self.hub.notify([(backend.app_id, request.instanceId)])
         return spb.TerminateResponse()
 
     @_rpc
