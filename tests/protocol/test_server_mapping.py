@@ -57,6 +57,8 @@ def test_timer_keeps_its_exact_fire_time_and_origin():
     turn = turn_from_response(spb.WorkflowResponse(actions=[action]), now=10.0)
     [created] = turn.events
     assert created.get("fire_at_ns") == ns
+    # shown (and run by the engine) as 9999-12-31T23:59:59Z: a float would round into the year 10000
+    assert created.to_history_event().extra["fire_at"] == "9999-12-31T23:59:59.000Z"
     back = to_proto(Event.from_json(created.to_json()), CTX)
     assert back.timerCreated.fireAt.seconds == 253402300799 and back.timerCreated.fireAt.nanos == 999_999_999
     assert back.timerCreated.WhichOneof("origin") == "externalEvent"

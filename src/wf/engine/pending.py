@@ -111,9 +111,17 @@ def _child_statuses(store: Store, row: InstanceRow, events: list[Event]) -> dict
     return store.instance_statuses(row.app_id, ids) if ids else {}
 
 
+_FOR_EVER = 253402300799.0  # a Dapr worker's wait without a timeout is a timer of 9999-12-31T23:59:59Z
+
+
 def _item_for(e: Event, attempt: int, task: tuple[int, str, float, str | None] | None,
               children: dict[str, str]) -> PendingItem:
     if e.type == h.TIMER_CREATED:
+        origin = e.get("origin")
+        awaited = origin.get("externalEvent") if isinstance(origin, dict) else None
+        if isinstance(awaited, dict) and float(e.get("fire_at", 0)) >= _FOR_EVER:
+            # a Dapr SDK worker's wait_for_external_event: its timer says which event it waits for
+            return PendingItem("event", name=awaited.get("name"), since=utc_from_ts(e.ts))
         return PendingItem("timer", fire_at=utc_from_ts(float(e.get("fire_at", e.ts))))
     if e.type == h.CHILD_WORKFLOW_CREATED:
         child = e.get("instance_id")

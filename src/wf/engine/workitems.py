@@ -530,9 +530,18 @@ class Hub:
                 store.add_message(row.iid, h.TIMER_FIRED, fire_at, fired.to_json())
         elif e.type == h.CHILD_WORKFLOW_CREATED:
             child_id = e.get("instance_id") or ""
-            iid = control.create_instance(store, app_id=target_app, instance_id=child_id, name=e.name or "",
-                                          input=e.data, start_ts=now, now=now, parent_iid=row.iid,
-                                          parent_task_id=e.event_id)
+
+            def create() -> int | None:
+                return control.create_instance(store, app_id=target_app, instance_id=child_id, name=e.name or "",
+                                               input=e.data, start_ts=now, now=now, parent_iid=row.iid,
+                                               parent_task_id=e.event_id)
+
+            iid = create()
+            if iid is None:  # Dapr reuses the id of a finished instance (a retried child keeps its id)
+                old = store.get_instance(target_app, child_id, payloads=False)
+                if old is not None and old.status in TERMINAL:
+                    store.delete_instances([old.iid, *store.descendants([old.iid])])
+                    iid = create()
             if iid is None:
                 failure = FailureDetails(f"cannot start child workflow: instance {child_id!r} already exists",
                                          "AlreadyExistsError")

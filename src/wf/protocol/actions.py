@@ -21,6 +21,7 @@ _ENDINGS = {
     opb.ORCHESTRATION_STATUS_CONTINUED_AS_NEW: "CONTINUED_AS_NEW",
 }
 _NS = 1_000_000_000
+_LAST_SECOND = 253402300799  # 9999-12-31T23:59:59Z
 
 
 def _text(message: Any, name: str) -> str | None:
@@ -63,7 +64,11 @@ def _create_timer(a: Any, now: float, turn: Turn) -> None:
     if not ct.HasField("fireAt"):
         raise InvalidArgumentError(f"action {a.id}: createTimer has no fireAt")
     ns = ct.fireAt.seconds * _NS + ct.fireAt.nanos
-    extra: dict[str, Any] = {"fire_at": ns / _NS, "fire_at_ns": ns}
+    # fire_at (seconds) drives the engine and every display; fire_at_ns keeps the exact time the
+    # worker replays against. Dapr's "for ever" (9999-12-31T23:59:59.999999999Z) is rounded down:
+    # as a float it would round up into the year 10000, which no datetime can hold.
+    seconds = ns / _NS if ns // _NS < _LAST_SECOND else float(_LAST_SECOND)
+    extra: dict[str, Any] = {"fire_at": seconds, "fire_at_ns": ns}
     origin = ct.WhichOneof("origin")
     if origin:
         extra["origin"] = {origin: json_format.MessageToDict(getattr(ct, origin))}

@@ -85,6 +85,25 @@ def parent(ctx: wf.DaprWorkflowContext, xs: list):
     return (yield wf.when_all(tasks))
 
 
+CHILD_RUNS = {"n": 0}
+
+
+@wfr.workflow(name="flaky_child")
+def flaky_child(ctx: wf.DaprWorkflowContext, _: None):
+    if not ctx.is_replaying:
+        CHILD_RUNS["n"] += 1
+    if CHILD_RUNS["n"] < 2:
+        raise ValueError("the child failed")
+    return "child ok"
+
+
+@wfr.workflow(name="retry_parent")
+def retry_parent(ctx: wf.DaprWorkflowContext, _: None):
+    # a retried child keeps its instance id: the finished first attempt is replaced, as in Dapr
+    policy = wf.RetryPolicy(first_retry_interval=timedelta(milliseconds=100), max_number_of_attempts=3)
+    return (yield ctx.call_child_workflow(flaky_child, retry_policy=policy))
+
+
 @wfr.workflow(name="approval")
 def approval(ctx: wf.DaprWorkflowContext, timeout_s: float):
     approved = ctx.wait_for_external_event("approval")
@@ -134,6 +153,7 @@ def scenario(name: str, client: wf.DaprWorkflowClient) -> None:
         run(fan_out_fan_in, 10, instance_id="fan-1")
     elif name == "child":
         run(parent, [1, 2, 3], instance_id="parent-1")
+        run(retry_parent, None, instance_id="retry-parent")
     elif name == "approval":
         iid = client.schedule_new_workflow(approval, input=30, instance_id="approve-1")
         client.wait_for_workflow_start(iid, timeout_in_seconds=30)

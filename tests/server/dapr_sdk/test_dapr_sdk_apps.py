@@ -33,8 +33,10 @@ def test_fan_out_fan_in(serve):
 
 
 def test_child_workflows_run_and_report_to_their_parent(serve):
-    assert serve.run_app("child") == [{"id": "parent-1", "status": "COMPLETED", "output": "[20, 30, 40]",
-                                       "error": None}]
+    assert serve.run_app("child") == [
+        {"id": "parent-1", "status": "COMPLETED", "output": "[20, 30, 40]", "error": None},
+        {"id": "retry-parent", "status": "COMPLETED", "output": '"child ok"', "error": None}]
+    assert serve.wf("purge", "retry-parent").returncode == 0
     listed = json.loads(serve.wf("list", "-o", "json").stdout)
     children = [i for i in listed if i["parent_instance_id"] == "parent-1"]
     assert len(children) == 3 and all(c["runtime_status"] == "COMPLETED" for c in children)
@@ -77,3 +79,30 @@ def test_suspend_resume_terminate_purge_from_the_sdk_client(serve):
     ]
     listed = json.loads(serve.wf("list", "-o", "json").stdout)
     assert [(i["instance_id"], i["runtime_status"]) for i in listed] == [("manage-1", "COMPLETED")]
+
+
+def test_wf_commands_operate_a_live_instance_of_a_dapr_worker(serve, tmp_path):
+    from wf_testing import wait_until
+
+    worker = serve.start_worker(tmp_path / "worker.log")
+    try:
+        wait_until(lambda: b"ready" in (tmp_path / "worker.log").read_bytes(), 60, what="the worker to connect")
+        assert serve.wf("run", "waiter", "-i", "live-1", "-q").returncode == 0
+
+        def pending():
+            r = serve.wf("get", "live-1", "-o", "json")
+            state = json.loads(r.stdout)
+            return state["runtime_status"] == "RUNNING" and state.get("pending")
+
+        items = wait_until(pending, 60, what="the waiter to wait")
+        assert {"kind": "event", "name": "go"}.items() <= items[0].items()  # the SDK's wait, read from its timer
+        assert serve.wf("suspend", "live-1").returncode == 0
+        assert serve.wf("raise-event", "live-1/go", "-x", "5").returncode == 0
+        assert json.loads(serve.wf("get", "live-1", "-o", "json").stdout)["runtime_status"] == "SUSPENDED"
+        assert serve.wf("resume", "live-1").returncode == 0
+        r = serve.wf("wait", "live-1", "--timeout", "60s")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(serve.wf("get", "live-1", "-o", "json").stdout)["serialized_output"] == '"got 5"'
+    finally:
+        worker.kill()
+        worker.wait()
