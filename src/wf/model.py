@@ -365,6 +365,8 @@ class AuditRecord:
 
 
 RETENTION_KEYS = ("any_terminal", "completed", "failed", "terminated")
+AUDIT_OPERATIONS = ("start", "raise-event", "suspend", "resume", "terminate", "purge", "rerun", "retention-set",
+                    "retention-clear")
 
 
 @dataclass(frozen=True)
@@ -381,6 +383,11 @@ class RetentionPolicy:
     last_run_at: datetime | None = None
     last_purged: int = 0
     total_purged: int = 0
+    audit: float | None = None  # how long audit records are kept (the whole store), seconds
+
+    @property
+    def is_set(self) -> bool:
+        return any(getattr(self, k) is not None for k in RETENTION_KEYS)
 
     def limits(self) -> dict[str, float | None]:
         return {k: getattr(self, k) for k in RETENTION_KEYS}
@@ -394,7 +401,28 @@ class RetentionPolicy:
         return {"appID": self.app_id, "anyTerminal": dur(self.any_terminal), "completed": dur(self.completed),
                 "failed": dur(self.failed), "terminated": dur(self.terminated),
                 "updatedAt": rfc3339(self.updated_at), "lastRunAt": rfc3339(self.last_run_at),
-                "lastPurged": self.last_purged, "totalPurged": self.total_purged}
+                "lastPurged": self.last_purged, "totalPurged": self.total_purged, "audit": dur(self.audit)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RetentionPolicy":
+        from wf.durations import parse_duration
+
+        def secs(key: str) -> float | None:
+            v = d.get(key)
+            return parse_duration(v).total_seconds() if isinstance(v, str) and v else None
+
+        def when(key: str) -> datetime | None:
+            v = d.get(key)
+            return datetime.fromisoformat(v.replace("Z", "+00:00")) if isinstance(v, str) and v else None
+
+        def count(key: str) -> int:
+            v = d.get(key)
+            return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+        return cls(app_id=str(d.get("appID") or ""), any_terminal=secs("anyTerminal"), completed=secs("completed"),
+                   failed=secs("failed"), terminated=secs("terminated"), updated_at=when("updatedAt"),
+                   last_run_at=when("lastRunAt"), last_purged=count("lastPurged"), total_purged=count("totalPurged"),
+                   audit=secs("audit"))
 
 
 # ---------------------------------------------------------------------------------------------- errors

@@ -81,3 +81,16 @@ def test_all_needs_a_listing_the_sidecar_does_not_offer(sidecar):
                                "by filter (name the instance ids instead)")
     r = wf("terminate", "a", "b", "--output", '"x"')
     assert r.exit_code == 1 and "does not offer a terminate output" in r.stderr
+
+
+def test_retention_and_audit_against_a_sidecar_say_where_they_live(sidecar):
+    r = wf("retention", "set", "--completed", "72h", "--failed", "30d")
+    assert r.exit_code == 1
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: a Dapr sidecar keeps its retention policy in the app's "
+                                                   "Configuration resource (Dapr 1.17+)")
+    assert 'spec: {workflow: {stateRetentionPolicy: {completed: "72h", failed: "720h"}}}' in lines[0]
+    r = wf("retention", "show")
+    assert r.exit_code == 1 and 'anyTerminal: "720h"' in r.stderr
+    r = wf("audit")
+    assert r.exit_code == 1 and "does not offer the audit trail" in r.stderr

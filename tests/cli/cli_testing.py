@@ -150,8 +150,8 @@ def worker_proc(db):
     """Start `wf worker --app tests/cli/apps.py:wfr` on the temp store; stopped (SIGTERM) at teardown."""
     procs: list[subprocess.Popen] = []
 
-    def start(*extra: str) -> subprocess.Popen:
-        p = subprocess.Popen([WF_EXE, *extra, "worker", "--app", APP_SPEC], env=wf_env(db),
+    def start(*extra: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        p = subprocess.Popen([WF_EXE, *extra, "worker", "--app", APP_SPEC], env=wf_env(db, **(env or {})),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         procs.append(p)
         return p

@@ -85,3 +85,31 @@ def test_records_outlive_the_instances_they_name(db):
         assert [r.operation for r in control.list_audit(store, instance_id="seed-000000")] == ["purge", "terminate"]
     finally:
         store.close()
+
+
+def test_rerun_is_recorded_and_so_is_a_refused_one(db, tmp_path):
+    import wf as wflib
+
+    rt = wflib.WorkflowRuntime(db=db)
+
+    @rt.activity
+    def inc(ctx, x):
+        return x + 1
+
+    @rt.workflow
+    def two(ctx, x):
+        x = yield ctx.call_activity(inc, input=x)
+        return (yield ctx.call_activity(inc, input=x))
+
+    client = wflib.WorkflowClient(db)
+    with rt:
+        client.schedule_new_workflow(two, input=1, instance_id="r1")
+        client.wait_for_workflow_completion("r1", timeout_in_seconds=20)
+        event_id = next(e.event_id for e in client.get_workflow_history("r1") if e.event_type == "TaskScheduled")
+        client.rerun_workflow_from_event("r1", event_id, new_instance_id="r1-again")
+        with pytest.raises(wflib.WfError):
+            client.rerun_workflow_from_event("r1", event_id, new_instance_id="r1-again")  # the id is taken
+    client.close()
+    recs = [r for r in records(db) if r.operation == "rerun"]
+    assert [(r.instance_id, r.selection, r.outcome) for r in recs] == [
+        ("r1", f"from event {event_id} as r1-again", "ok"), ("r1", None, "failed")]

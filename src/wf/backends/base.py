@@ -14,12 +14,14 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from wf.model import (
+    AuditRecord,
     BulkResult,
     HistoryEvent,
     InvalidArgumentError,
     ListFilter,
     NotFoundError,
     PendingItem,
+    RetentionPolicy,
     WorkflowState,
     WorkflowStatus,
     validate_instance_id,
@@ -254,6 +256,20 @@ class Backend(Protocol):
         """Apply a bulk operation to these instances in batches (params: output, recursive, reason,
         event_name, data). progress(n) after each batch; selection describes them for the audit
         record; rps caps the request rate where each instance is one request (a Dapr sidecar)."""
+
+    def audit(self, *, since: datetime | None = None, operation: str | None = None, instance_id: str | None = None,
+              limit: int | None = None) -> builtins.list[AuditRecord]:
+        """The app's audit records, newest first."""
+
+    def retention(self) -> RetentionPolicy:
+        """The app's retention policy (is_set False when none), with its last run and the audit limit."""
+
+    def set_retention(self, *, any_terminal: float | None = None, completed: float | None = None,
+                      failed: float | None = None, terminated: float | None = None) -> RetentionPolicy: ...
+
+    def clear_retention(self) -> bool: ...
+
+    def set_audit_retention(self, seconds: float) -> None: ...
 
     def wait(
         self, instance_id: str, *, until: str = "completion", timeout: float | None = None, fetch_payloads: bool = True

@@ -53,6 +53,7 @@ from wf.backends.base import (
     wait_for_state,
 )
 from wf.model import (
+    AuditRecord,
     BulkResult,
     AlreadyExistsError,
     AuthError,
@@ -62,6 +63,7 @@ from wf.model import (
     InvalidStateError,
     ListFilter,
     NotFoundError,
+    RetentionPolicy,
     UnsupportedError,
     WfError,
     WorkflowState,
@@ -357,6 +359,27 @@ class GrpcBackend:
              selection: str | None = None, rps: float | None = None, **params: Any) -> BulkResult:
         """One call per instance, a few in flight, at most rps per second."""
         return bulk_each(self, operation, list(dict.fromkeys(instance_ids)), progress=progress, rps=rps, **params)
+
+    def _no(self, what: str) -> UnsupportedError:
+        return UnsupportedError(f"Dapr's gRPC workflow API has no {what}; against wf serve, use its HTTP address "
+                                "(--url http://HOST:PORT)")
+
+    def audit(self, *, since: datetime | None = None, operation: str | None = None, instance_id: str | None = None,
+              limit: int | None = None) -> list[AuditRecord]:
+        raise self._no("audit trail")
+
+    def retention(self) -> RetentionPolicy:
+        raise self._no("retention policy")
+
+    def set_retention(self, *, any_terminal: float | None = None, completed: float | None = None,
+                      failed: float | None = None, terminated: float | None = None) -> RetentionPolicy:
+        raise self._no("retention policy")
+
+    def clear_retention(self) -> bool:
+        raise self._no("retention policy")
+
+    def set_audit_retention(self, seconds: float) -> None:
+        raise self._no("audit trail")
 
     def terminate(self, instance_id: str, output: str | None = None, recursive: bool = True, *,
                   reason: str | None = None) -> None:

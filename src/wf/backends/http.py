@@ -45,6 +45,7 @@ from wf.backends.base import (
 )
 from wf.model import (
     AlreadyExistsError,
+    AuditRecord,
     BulkResult,
     AuthError,
     ConnectionFailedError,
@@ -54,6 +55,7 @@ from wf.model import (
     InvalidStateError,
     ListFilter,
     NotFoundError,
+    RetentionPolicy,
     PendingItem,
     UnsupportedError,
     WfError,
@@ -93,6 +95,26 @@ EXT_FETCH_PAYLOADS = "fetchPayloads"
 EXT_PENDING = "pending"
 EXT_RERUN = "rerun"
 EXT_BULK_OPERATIONS = "bulkOperations"
+EXT_AUDIT = "audit"
+EXT_RETENTION = "retention"
+
+
+
+def dapr_retention_hint(limits: dict[str, float | None] | None = None) -> str:
+    """Where a Dapr sidecar keeps a retention policy (the Configuration resource, Dapr 1.17+), as
+    one line of YAML (flow style) with the limits asked for, or examples."""
+    def go(secs: float) -> str:  # Go's time.ParseDuration has no days
+        h, rest = divmod(round(secs), 3600)
+        m, s = divmod(rest, 60)
+        return "".join(f"{n}{u}" for n, u in ((h, "h"), (m, "m"), (s, "s")) if n) or "0s"
+
+    names = {"any_terminal": "anyTerminal", "completed": "completed", "failed": "failed", "terminated": "terminated"}
+    given = {names[k]: go(v) for k, v in (limits or {}).items() if v is not None}
+    fields = given or {"anyTerminal": "720h", "completed": "72h", "failed": "2160h"}
+    policy = ", ".join(f'{k}: "{v}"' for k, v in fields.items())
+    return ("a Dapr sidecar keeps its retention policy in the app's Configuration resource (Dapr 1.17+), not "
+            "behind its HTTP API; put it there: apiVersion: dapr.io/v1alpha1, kind: Configuration, "
+            f"spec: {{workflow: {{stateRetentionPolicy: {{{policy}}}}}}}")
 
 # The bulk endpoints of wf serve: POST /v1.0/workflows/dapr/{path}.
 BULK_PATHS = {"terminate": "terminate", "suspend": "suspend", "resume": "resume", "raise_event": "raiseEvent"}
@@ -303,7 +325,7 @@ class HttpBackend:
         if status < 400:
             return False
         code, message = _error_of(response)
-        if status == 403 and code in ("ERR_FORBIDDEN_HOST", "ERR_FORBIDDEN_ORIGIN"):  # wf serve's own words
+        if status == 403 and code in ("ERR_FORBIDDEN_HOST", "ERR_FORBIDDEN_ORIGIN", "ERR_PERMISSION_DENIED"):  # wf serve's own words
             raise AuthError(f"the engine at {self.display_url} refused the request (403 forbidden): {message}")
         if status in (401, 403):
             raise AuthError(
@@ -649,6 +671,50 @@ class HttpBackend:
             if progress is not None:
                 progress(len(chunk))
         return total
+
+    def audit(self, *, since: datetime | None = None, operation: str | None = None, instance_id: str | None = None,
+              limit: int | None = None) -> builtins.list[AuditRecord]:
+        self._require(EXT_AUDIT, "the audit trail")
+        params = {"since": rfc3339(since) if since else None, "operation": operation, "instanceID": instance_id,
+                  "limit": limit, **self._app_params()}
+        response = self._send("GET", f"{API_V1}/audit", params=params, read=True)
+        self._check(response)
+        body = self._json(response, default={})
+        records = body.get("records") if isinstance(body, dict) else None
+        return [AuditRecord.from_dict(r) for r in records or [] if isinstance(r, dict)]
+
+    def _retention_call(self, method: str, body: Any = None, limits: dict[str, float | None] | None = None) -> Any:
+        if not self._has(EXT_RETENTION):
+            if self._meta_section():
+                raise UnsupportedError(f"the engine at {self.display_url} does not offer retention policies")
+            raise UnsupportedError(dapr_retention_hint(limits))
+        response = self._send(method, f"{API_V1}/retention", params=self._app_params(), json_body=body,
+                              read=method == "GET")
+        self._check(response)
+        return self._json(response, default={})
+
+    def retention(self) -> RetentionPolicy:
+        data = self._retention_call("GET")
+        return RetentionPolicy.from_dict(data if isinstance(data, dict) else {})
+
+    def set_retention(self, *, any_terminal: float | None = None, completed: float | None = None,
+                      failed: float | None = None, terminated: float | None = None) -> RetentionPolicy:
+        from wf.durations import format_duration
+
+        limits = {"anyTerminal": any_terminal, "completed": completed, "failed": failed, "terminated": terminated}
+        body = {k: format_duration(v) for k, v in limits.items() if v is not None}
+        data = self._retention_call("PUT", body, {"any_terminal": any_terminal, "completed": completed,
+                                                  "failed": failed, "terminated": terminated})
+        return RetentionPolicy.from_dict(data if isinstance(data, dict) else {})
+
+    def clear_retention(self) -> bool:
+        data = self._retention_call("DELETE")
+        return bool(data.get("removed")) if isinstance(data, dict) else False
+
+    def set_audit_retention(self, seconds: float) -> None:
+        from wf.durations import format_duration
+
+        self._retention_call("PUT", {"audit": format_duration(seconds)})
 
     def wait(self, instance_id: str, *, until: str = "completion", timeout: float | None = None,
              fetch_payloads: bool = True) -> WorkflowState:

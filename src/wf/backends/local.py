@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from wf.engine.store import InstanceRow, Store
 from wf.model import (
+    AuditRecord,
     BulkResult,
     FailureDetails,
     HistoryEvent,
     InvalidArgumentError,
     ListFilter,
     NotFoundError,
+    RetentionPolicy,
     PendingItem,
     WorkflowState,
     WorkflowStatus,
@@ -197,6 +199,46 @@ class LocalBackend:
 
         return control.bulk_run(store, self.app_id, operation, instance_ids, progress=progress, selection=selection,
                                 op_id=op_id, **params)
+
+    def audit(self, *, since: datetime | None = None, operation: str | None = None, instance_id: str | None = None,
+              limit: int | None = None) -> list[AuditRecord]:
+        from wf.engine import control
+
+        store = self._open(create=False)
+        if store is None:
+            return []
+        return control.list_audit(store, app_id=self.app_id, since=since, operation=operation,
+                                  instance_id=instance_id, limit=limit)
+
+    def retention(self) -> RetentionPolicy:
+        from dataclasses import replace
+
+        from wf.engine import retention
+
+        store = self._open(create=False)
+        if store is None:
+            return RetentionPolicy(self.app_id, audit=retention.AUDIT_DEFAULT_SECONDS)
+        policy = retention.get_policy(store, self.app_id) or RetentionPolicy(self.app_id)
+        return replace(policy, audit=retention.audit_retention(store))
+
+    def set_retention(self, *, any_terminal: float | None = None, completed: float | None = None,
+                      failed: float | None = None, terminated: float | None = None) -> RetentionPolicy:
+        from wf.engine import retention
+
+        retention.set_policy(self.store(), self.app_id, any_terminal=any_terminal, completed=completed,
+                             failed=failed, terminated=terminated)
+        return self.retention()
+
+    def clear_retention(self) -> bool:
+        from wf.engine import retention
+
+        store = self._open(create=False)
+        return False if store is None else retention.clear_policy(store, self.app_id)
+
+    def set_audit_retention(self, seconds: float) -> None:
+        from wf.engine import retention
+
+        retention.set_audit_retention(self.store(), self.app_id, seconds)
 
     def _existing(self, instance_id: str) -> Store:
         store = self._open(create=False)

@@ -29,6 +29,8 @@ COMMAND_MODULES = {
     "purge": "wf.cli.purge",
     "rerun": "wf.cli.rerun",
     "worker": "wf.cli.worker",
+    "audit": "wf.cli.audit",
+    "retention": "wf.cli.retention",
     "serve": "wf.cli.serve",
     "config": "wf.cli.config",
     "completion": "wf.cli.completion",

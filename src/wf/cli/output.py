@@ -458,6 +458,52 @@ class Renderer:
         if result.failed > len(result.failures):
             self.note(f"  ... and {result.failed - len(result.failures)} more failed")
 
+    # -- audit trail and retention
+    def audit(self, records: list[Any], fmt: str = "short") -> None:
+        if fmt in ("json", "jsonl", "yaml"):
+            self.dict_stream((r.to_dict() for r in records), fmt)
+            return
+        if not records:
+            self.note("No audit records.")
+            return
+        wide = fmt == "wide"
+        rows = []
+        for r in records:
+            row = {"TIME": rfc3339(r.at) or "", "ACTOR": r.actor, "OPERATION": r.operation,
+                   "TARGET": r.instance_id or clip(r.selection or "", 50), "COUNT": str(r.count),
+                   "OUTCOME": r.outcome, "REASON": clip(r.reason or "", 40)}
+            if wide:
+                row = {"TIME": row.pop("TIME"), "APP": r.app_id, **row, "SKIPPED": str(r.skipped),
+                       "FAILED": str(r.failed), "DETAIL": r.detail or ""}
+            rows.append(row)
+        self.table(rows)
+
+    def retention(self, policy: Any, fmt: str = "short") -> None:
+        if fmt in ("json", "yaml"):
+            value = {**policy.to_dict(), "set": policy.is_set}
+            return self.json_value(value) if fmt == "json" else self.yaml_value(value)
+        from wf.durations import format_duration
+
+        def dur(v: float | None) -> str:
+            return "-" if v is None else format_duration(v)
+
+        now = datetime.now(timezone.utc)
+        fields = [("App", policy.app_id)]
+        if policy.is_set:
+            fields += [("Any terminal", dur(policy.any_terminal)), ("Completed", dur(policy.completed)),
+                       ("Failed", dur(policy.failed)), ("Terminated", dur(policy.terminated))]
+            if policy.last_run_at is not None:
+                fields.append(("Last run", f"{rfc3339(policy.last_run_at)} ({humanize_age(policy.last_run_at, now)} "
+                                           f"ago): purged {policy.last_purged}, {policy.total_purged} in all"))
+            else:
+                fields.append(("Last run", "not yet (a worker or wf serve on this store applies it)"))
+        else:
+            fields.append(("Policy", "none: finished instances are kept until purged"))
+        fields.append(("Audit records", f"kept {dur(policy.audit)}"))
+        width = max(len(k) for k, _ in fields) + 1
+        for key, value in fields:
+            self.line(f"{key + ':':<{width}} {value}")
+
     # -- prompts and progress (stderr)
     def confirm(self, prompt: str) -> bool:
         import click

@@ -7,6 +7,7 @@ and the engine load when the command runs.
 from __future__ import annotations
 
 import ipaddress
+import os
 import sys
 
 import click
@@ -36,7 +37,7 @@ def _check_allow_hosts(ctx: click.Context, param: click.Parameter, values: tuple
     return values
 
 
-@click.command("serve")
+@click.group("serve", invoke_without_command=True)
 @click.option("--app", "app_spec", metavar="MODULE:ATTR",
               help="Also run this app's workflows and activities in the server process (MODULE:ATTR or FILE.py:ATTR).")
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -49,9 +50,12 @@ def _check_allow_hosts(ctx: click.Context, param: click.Parameter, values: tuple
 @click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME[:PORT]", callback=_check_allow_hosts,
               help="Also answer requests whose Host header is NAME (any port) or NAME:PORT; '*' for any. Repeatable. "
                    "By default only localhost, 127.0.0.1, [::1] and --host, at this port.")
-@pass_globals
-def serve_cmd(g: Globals, app_spec: str | None, host: str, port: int, grpc_port: int,
-              serve_token: str | None, allow_hosts: tuple[str, ...]) -> None:
+@click.option("--tokens", "tokens_file", metavar="FILE",
+              help="Named tokens with roles (read, operate, admin) from this TOML file of hashes; "
+                   "'wf serve token add' writes it.")
+@click.pass_context
+def serve_cmd(ctx: click.Context, app_spec: str | None, host: str, port: int, grpc_port: int,
+              serve_token: str | None, allow_hosts: tuple[str, ...], tokens_file: str | None) -> None:
     """Serve the local store over Dapr's workflow HTTP API, plus listing, history and bulk purge.
 
     Every wf command, and WorkflowClient(url=...), works against it with --url / WF_URL. Unmodified
@@ -65,9 +69,22 @@ def serve_cmd(g: Globals, app_spec: str | None, host: str, port: int, grpc_port:
       WF_API_TOKEN=s3cret wf serve --host 0.0.0.0 --app examples/approval.py:wfr
       WF_URL=http://127.0.0.1:3500 wf list             # from another shell
       wf serve -a orders & python app.py               # a Dapr SDK app, unchanged (gRPC :50001)
+      wf serve token add ci --role read                # a named token (printed once) ...
+      wf serve --tokens ~/.config/wf/tokens.toml       # ... that this server accepts
+
+    Roles: read (get, list, history, metadata), operate (also start, raise-event, suspend, resume,
+    terminate, rerun), admin (also purge, bulk operations, retention, audit). --token is an admin token.
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    g = ctx.find_object(Globals) or Globals()
     token = serve_token or g.setting("token") or None
-    if not is_loopback(host) and not token:
+    named = None
+    if tokens_file is not None:
+        from wf.server.auth import load_tokens
+
+        named = load_tokens(os.path.expanduser(tokens_file))
+    if not is_loopback(host) and not token and not named:
         raise InvalidArgumentError(
             f"refusing to listen on {host} without a token: anyone who can reach it could run and purge "
             "workflows. Pass --token (or set WF_API_TOKEN), or listen on 127.0.0.1")
@@ -89,8 +106,10 @@ def serve_cmd(g: Globals, app_spec: str | None, host: str, port: int, grpc_port:
     settings.set_overrides(db=str(db), app_id=app_id, profile=g.profile, durability=durability)
     _check_store(db, app_id, durability)  # a store wf cannot use is one error line now, not a 500 later
     runtime = load_app(app_spec) if app_spec else None
+    from wf.server.auth import TokenTable
+
     asgi = create_app(db, app_id=app_id, token=token, runtime=runtime, durability=durability, host=host,
-                      allow_hosts=allow_hosts)
+                      allow_hosts=allow_hosts, tokens=TokenTable(single=token, named=named))
 
     grpc_server = _start_grpc(db, app_id=app_id, host=host, port=grpc_port, token=token,
                               durability=durability) if grpc_port else None
@@ -104,7 +123,7 @@ def serve_cmd(g: Globals, app_spec: str | None, host: str, port: int, grpc_port:
     def announce(bound_port: int) -> None:
         shown = f"[{host}]" if ":" in host else host
         g.out.note(f"wf serve: listening on http://{shown}:{bound_port}{grpc_note} (app {app_id}, store {db}{extra}; "
-                   f"{'token required' if token else 'no token'}); Ctrl-C or SIGTERM stops it")
+                   f"{'token required' if token or named else 'no token'}); Ctrl-C or SIGTERM stops it")
 
     server = _server_class()(config, announce)
     shown = f"[{host}]" if ":" in host else host
@@ -177,6 +196,38 @@ def _server_class():
                 self._announce(port)
 
     return Server
+
+
+def default_tokens_file() -> str:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "wf", "tokens.toml")
+
+
+@serve_cmd.group("token")
+def token_group() -> None:
+    """Named tokens for `wf serve --tokens FILE`: the file keeps only their SHA-256 hashes."""
+
+
+@token_group.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(("read", "operate", "admin")), required=True,
+              help="read: get, list, history; operate: also start, raise-event, suspend, resume, terminate, "
+                   "rerun; admin: also purge, bulk operations, retention, audit.")
+@click.option("--tokens", "tokens_file", metavar="FILE", help="The tokens file [default: ~/.config/wf/tokens.toml].")
+@pass_globals
+def token_add_cmd(g: Globals, name: str, role: str, tokens_file: str | None) -> None:
+    """Create a token NAME with a role; print it once (only its hash is kept).
+
+    \b
+    Example:
+      wf serve token add ci-reader --role read --tokens /etc/wf/tokens.toml
+    """
+    from wf.server.auth import add_token
+
+    path = os.path.expanduser(tokens_file) if tokens_file else default_tokens_file()
+    token = add_token(path, name, role)
+    g.out.line(token)
+    g.out.note(f"Added token {name!r} (role {role}) to {path}; it is shown only now: keep it somewhere safe")
 
 
 COMMANDS = [serve_cmd]

@@ -34,6 +34,7 @@ from wf.model import (
 _COMPLETIONS = {h.TASK_COMPLETED, h.TASK_FAILED, h.TIMER_FIRED, h.CHILD_WORKFLOW_COMPLETED, h.CHILD_WORKFLOW_FAILED}
 
 
+@control._audited("rerun")
 def rerun(store: Store, app_id: str, instance_id: str, event_id: int, *, new_instance_id: str | None = None,
           input: str | None = None, overwrite_input: bool = False) -> str:
     """Start the rerun; returns the new instance's id."""
@@ -77,6 +78,8 @@ def rerun(store: Store, app_id: str, instance_id: str, event_id: int, *, new_ins
         for e in redo:
             _redo(store, app_id, iid, new_id, e, now)
         store.refresh_ready(iid)
+        control._audit(store, app_id=app_id, operation="rerun", now=now, instance_id=instance_id, count=1,
+                       selection=f"from event {event_id} as {new_id}")
     signals.work_added(store.key)
     signals.state_changed()
     return new_id

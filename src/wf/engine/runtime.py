@@ -26,6 +26,7 @@ class WorkflowRuntime:
         self.workflows: dict[str, Callable[..., Any]] = {}
         self.activities: dict[str, Callable[..., Any]] = {}
         self._worker: Any = None
+        self._retention: Any = None
 
     # ------------------------------------------------------------------------------ registration
 
@@ -104,10 +105,17 @@ class WorkflowRuntime:
                         durability=settings.resolve("durability", self._durability))
         worker.start()
         self._worker = worker
+        from wf.engine.retention import RetentionRunner
+
+        # Retention policies are applied by one process per store (a lease): maybe this one.
+        self._retention = RetentionRunner(self.db_path, durability=settings.resolve("durability", self._durability)).start()
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Stop taking work, let in-flight activities finish (up to `timeout` s), release leases."""
         worker, self._worker = self._worker, None
+        runner, self._retention = self._retention, None
+        if runner is not None:
+            runner.stop()
         if worker is not None:
             worker.stop(grace=timeout)
 

@@ -53,12 +53,14 @@ from wf import __version__
 from wf.backends.base import IF_EXISTS_CHOICES, Backend
 from wf.backends.http import (
     EXT_APP_ID,
+    EXT_AUDIT,
     EXT_BULK_OPERATIONS,
     EXT_BULK_PURGE,
     EXT_FETCH_PAYLOADS,
     EXT_HISTORY,
     EXT_IF_EXISTS,
     EXT_LIST,
+    EXT_RETENTION,
     EXT_PENDING,
     EXT_RERUN,
     EXT_START_TIME,
@@ -91,7 +93,15 @@ from wf.model import (
     describe_ids,
     rfc3339,
 )
-from wf.server.auth import HostPolicy, check_request, token_matches
+from wf.server.auth import (
+    HostPolicy,
+    Identity,
+    TokenTable,
+    allows,
+    check_request,
+    operation_of_request,
+    required_role,
+)
 
 log = logging.getLogger("wf.server")
 
@@ -103,7 +113,10 @@ PREFIXES = ("/v1.0", "/v1.0-beta1")
 COMPONENT = "dapr"
 EXTENSIONS = (EXT_LIST, EXT_HISTORY, EXT_BULK_PURGE, EXT_START_TIME, EXT_IF_EXISTS, EXT_TERMINATE_OUTPUT,
               EXT_TERMINATE_RECURSIVE, EXT_APP_ID, EXT_FETCH_PAYLOADS, EXT_PENDING, EXT_RERUN,
-              EXT_BULK_OPERATIONS)
+              EXT_BULK_OPERATIONS, EXT_AUDIT, EXT_RETENTION)
+MAX_AUDIT_PAGE = 10_000
+RETENTION_BODY_KEYS = {"anyTerminal": "any_terminal", "completed": "completed", "failed": "failed",
+                       "terminated": "terminated"}
 APP_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 OPEN_PATHS = frozenset({"/healthz", "/v1.0/healthz", "/v1.0/healthz/outbound", "/openapi.json", "/docs",
                         "/docs/oauth2-redirect"})
@@ -304,11 +317,13 @@ class GuardMiddleware:
     """Pure ASGI: Host, Origin and Content-Type (wf.server.auth), the API token (constant-time
     compare) and the request body size cap."""
 
-    def __init__(self, app: Any, *, token: str | None, max_body: int, hosts: HostPolicy | None = None) -> None:
+    def __init__(self, app: Any, *, token: str | None, max_body: int, hosts: HostPolicy | None = None,
+                 tokens: TokenTable | None = None, on_denied: Callable[..., Any] | None = None) -> None:
         self.app = app
-        self.token = token.encode("utf-8") if token else None
+        self.tokens = tokens or TokenTable(single=token)
         self.max_body = max_body
         self.hosts = hosts or HostPolicy()
+        self.on_denied = on_denied  # (scope, identity, operation) -> awaitable: the audit record of a 403
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
@@ -322,11 +337,20 @@ class GuardMiddleware:
             if refusal is not None:
                 await _send_json(send, refusal.status, refusal.code, refusal.message)
                 return
-        if self.token is not None and scope.get("path") not in OPEN_PATHS:
-            given = headers.get(TOKEN_HEADER.encode(), b"")
-            if not token_matches(given, self.token):
+        identity = None
+        if self.tokens.required and scope.get("path") not in OPEN_PATHS:
+            identity = self.tokens.identify(headers.get(TOKEN_HEADER.encode()))
+            if identity is None:
                 await _send_json(send, 401, "ERR_UNAUTHORIZED",
                                  "missing or wrong API token: send it in the dapr-api-token header")
+                return
+            operation = operation_of_request(scope.get("method", ""), scope.get("path", ""))
+            needed = required_role(operation)
+            if not allows(identity.role, needed):
+                if self.on_denied is not None:
+                    await self.on_denied(scope, identity, operation)
+                await _send_json(send, 403, "ERR_PERMISSION_DENIED",
+                                 f"token {identity.name!r} has role {identity.role}: {operation} needs {needed}")
                 return
         length = headers.get(b"content-length")
         if length is not None:
@@ -360,7 +384,7 @@ class GuardMiddleware:
         from wf.engine.control import acting_as
 
         try:
-            with acting_as(self.actor_of(scope)):
+            with acting_as(self.actor_of(scope, identity)):
                 await self.app(scope, limited_receive, tracking_send)
         except _BodyTooLarge:
             if not started:
@@ -368,10 +392,11 @@ class GuardMiddleware:
                                  f"the request body is larger than {self.max_body} bytes")
 
 
-    def actor_of(self, scope: dict) -> str:
-        """Who the audit trail names for this request."""
-        if self.token is not None:
-            return "api-token"
+    @staticmethod
+    def actor_of(scope: dict, identity: Identity | None) -> str:
+        """Who the audit trail names for this request: the token's name, else the client's address."""
+        if identity is not None:
+            return identity.name
         client = scope.get("client") or ("?", 0)
         return f"anonymous@{client[0]}"
 
@@ -471,7 +496,7 @@ def create_app(backend_factory: Callable[[str], Backend] | str | os.PathLike | N
                app_id: str = "default", token: str | None = None, max_body: int = MAX_BODY,
                runtime: Any = None, db: str | os.PathLike | None = None,
                durability: str | None = None, host: str = "127.0.0.1",
-               allow_hosts: tuple[str, ...] = ()) -> FastAPI:
+               allow_hosts: tuple[str, ...] = (), tokens: TokenTable | None = None) -> FastAPI:
     """The ASGI app. backend_factory: a function app_id -> Backend, or the path of a SQLite store
     (also accepted as db=). runtime: a WorkflowRuntime started with the app and shut down with it
     (`wf serve --app`). token: required in the dapr-api-token header of every call but /healthz.
@@ -488,8 +513,14 @@ def create_app(backend_factory: Callable[[str], Backend] | str | os.PathLike | N
         raise InvalidArgumentError(f"invalid app id {app_id!r}: use letters, digits, '.', '-' or '_'")
     backends = Backends(factory, app_id)
 
+    store_path = None if callable(backend_factory) else backend_factory
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        from wf.engine.retention import RetentionRunner
+
+        # Retention policies are applied by one process per store (a lease): this one, or a worker.
+        runner = RetentionRunner(store_path, durability=durability).start() if store_path is not None else None
         if runtime is not None:
             await run_in_threadpool(runtime.start)
         try:
@@ -497,6 +528,8 @@ def create_app(backend_factory: Callable[[str], Backend] | str | os.PathLike | N
         finally:
             if runtime is not None:
                 await run_in_threadpool(runtime.shutdown)
+            if runner is not None:
+                await run_in_threadpool(runner.stop)
             backends.close()
 
     app = FastAPI(
@@ -558,6 +591,8 @@ def create_app(backend_factory: Callable[[str], Backend] | str | os.PathLike | N
             },
         }
 
+    _add_audit_and_retention_routes(app, backends)
+
     @app.get("/healthz", tags=["health"], summary="Liveness (no token needed)")
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "engine": "wf", "version": __version__}
@@ -571,7 +606,35 @@ def create_app(backend_factory: Callable[[str], Backend] | str | os.PathLike | N
     async def dapr_healthz_outbound() -> Response:
         return Response(status_code=204)
 
-    app.add_middleware(GuardMiddleware, token=token, max_body=max_body, hosts=hosts)
+    async def on_denied(scope: dict, identity: Identity, operation: str) -> None:
+        """A request beyond its token's role leaves an audit record (never fails the 403)."""
+        from urllib.parse import parse_qs
+
+        from wf.engine import control
+
+        query = parse_qs((scope.get("query_string") or b"").decode("latin-1"))
+        app_ids = query.get("appID") or [None]
+        path = scope.get("path", "")
+        target = path.rsplit("/workflows/dapr/", 1)[-1].split("/")[0] if "/workflows/dapr/" in path else None
+
+        def record() -> None:
+            backend = backends.get(app_ids[0])
+            store = getattr(backend, "store", None)
+            if store is None:
+                return
+            control.record_audit(store(), app_id=backend.app_id, operation=operation.replace("bulk-", ""),
+                                 instance_id=target if target and INSTANCE_ID_RE.fullmatch(target) else None,
+                                 outcome="denied", actor=identity.name,
+                                 detail=f"role {identity.role}; {scope.get('method')} {path[:200]}")
+
+        try:
+            await run_in_threadpool(record)
+        except Exception:  # noqa: BLE001 - the refusal stands whether or not it could be recorded
+            log.warning("wf serve: could not record a denied request", exc_info=True)
+
+    table = tokens if tokens is not None else TokenTable(single=token)
+    app.add_middleware(GuardMiddleware, token=token, max_body=max_body, hosts=hosts, tokens=table,
+                       on_denied=on_denied)
     return app
 
 
@@ -840,6 +903,75 @@ def _add_bulk_route(app: FastAPI, backends: Backends, base: str, operation: str,
         scoped = f"{current_actor()}:{op_id}" if op_id else None
         result = await _run(backend.bulk, operation, ids, selection=selection[:500], op_id=scoped, **params)
         return result.to_dict()
+
+
+def _add_audit_and_retention_routes(app: FastAPI, backends: Backends) -> None:
+    from wf.model import AUDIT_OPERATIONS, RetentionPolicy
+
+    @app.get("/v1.0/audit", tags=["audit"], summary="The audit trail of management operations, newest first (wf extension)")
+    async def audit(since: str | None = Query(None, description="RFC 3339"), operation: str | None = Query(None),
+                    instanceID: str | None = Query(None), limit: str | None = Query(None, description="1-10000"),
+                    appID: str | None = Query(None)) -> dict[str, Any]:
+        if operation is not None and operation not in AUDIT_OPERATIONS:
+            raise _malformed(f"unknown operation {operation[:40]!r}; expected one of {', '.join(AUDIT_OPERATIONS)}")
+        if instanceID is not None:
+            _check_id(instanceID)
+        n = 1000
+        if limit:
+            try:
+                n = int(limit)
+            except ValueError:
+                n = 0
+            if not 1 <= n <= MAX_AUDIT_PAGE:
+                raise _malformed(f"invalid limit {limit[:40]!r}: expected a number from 1 to {MAX_AUDIT_PAGE}")
+        since_at = _timestamp(since, "since")
+        backend = await _run(backends.get, appID)
+        records = await _run(backend.audit, since=since_at, operation=operation, instance_id=instanceID, limit=n)
+        return {"records": [r.to_dict() for r in records]}
+
+    def policy_body(policy: RetentionPolicy) -> dict[str, Any]:
+        return {**policy.to_dict(), "set": policy.is_set}
+
+    @app.get("/v1.0/retention", tags=["retention"], summary="The app's retention policy and its last run (wf extension)")
+    async def get_retention(appID: str | None = Query(None)) -> dict[str, Any]:
+        backend = await _run(backends.get, appID)
+        return policy_body(await _run(backend.retention))
+
+    @app.put("/v1.0/retention", tags=["retention"], openapi_extra={"requestBody": {"content": {"application/json": {"schema": {}}}}},
+             summary="Replace the app's retention policy: anyTerminal, completed, failed, terminated; audit (wf extension)")
+    async def put_retention(request: Request, appID: str | None = Query(None)) -> dict[str, Any]:
+        from wf.durations import parse_duration
+
+        text = await _json_text(request, "the retention policy")
+        body = json.loads(text) if text else {}
+        if not isinstance(body, dict) or not body:
+            raise _malformed("the retention policy must be a JSON object with anyTerminal, completed, failed, "
+                             "terminated and/or audit (Go durations)")
+        unknown = sorted(set(body) - set(RETENTION_BODY_KEYS) - {"audit"})
+        if unknown:
+            raise _malformed(f"unknown keys {', '.join(unknown)}; expected anyTerminal, completed, failed, terminated, audit")
+        secs: dict[str, float] = {}
+        for key, value in body.items():
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise _malformed(f"{key} must be a duration string, e.g. \"720h\"")
+            seconds = _time(value, key, parse_duration).total_seconds()
+            if seconds <= 0:
+                raise _malformed(f"invalid {key}: expected a duration > 0")
+            secs[key] = seconds
+        backend = await _run(backends.get, appID)
+        limits = {RETENTION_BODY_KEYS[k]: v for k, v in secs.items() if k in RETENTION_BODY_KEYS}
+        if limits:
+            await _run(backend.set_retention, **limits)
+        if "audit" in secs:
+            await _run(backend.set_audit_retention, secs["audit"])
+        return policy_body(await _run(backend.retention))
+
+    @app.delete("/v1.0/retention", tags=["retention"], summary="Remove the app's retention policy (wf extension)")
+    async def delete_retention(appID: str | None = Query(None)) -> dict[str, Any]:
+        backend = await _run(backends.get, appID)
+        return {"removed": await _run(backend.clear_retention)}
 
 
 def _list_page(backend: Backend, flt: ListFilter, limit: int, cursor: str | None,

@@ -12,6 +12,7 @@ grant). Requests without an Origin (curl, wf, SDKs) are not browsers' cross-site
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -158,3 +159,167 @@ def _parses(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# --------------------------------------------------------------------------------- roles (issue #14)
+#
+# Named tokens with a role, from a TOML file that holds only their SHA-256 hashes:
+#
+#     [tokens.ci-reader]
+#     role = "read"
+#     sha256 = "9f86d0..."
+#
+# read < operate < admin. The single --token / WF_API_TOKEN is an admin token named "api-token".
+# The HTTP door maps a request to an operation (required_role_for_request); the gRPC door maps its
+# RPCs to the same operation names; both ask allows(role, OPERATION_ROLES[operation]).
+
+ROLES = ("read", "operate", "admin")
+SINGLE_TOKEN_NAME = "api-token"
+
+# operation -> the least role that may do it (names as in the audit trail)
+OPERATION_ROLES: dict[str, str] = {
+    "get": "read", "list": "read", "history": "read", "count": "read", "metadata": "read", "pending": "read",
+    "retention-show": "read",
+    "start": "operate", "raise-event": "operate", "suspend": "operate", "resume": "operate",
+    "terminate": "operate", "rerun": "operate",
+    "purge": "admin", "bulk-purge": "admin", "bulk-terminate": "admin", "bulk-suspend": "admin",
+    "bulk-resume": "admin", "bulk-raise-event": "admin", "retention-set": "admin", "retention-clear": "admin",
+    "audit": "admin",
+}
+
+
+def allows(role: str, required: str) -> bool:
+    return ROLES.index(role) >= ROLES.index(required)
+
+
+def token_hash(token: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    role: str
+
+
+class TokenTable:
+    """Who a token is: the single admin token and/or the named tokens of a tokens file."""
+
+    def __init__(self, single: str | None = None, named: Mapping[str, tuple[str, str]] | None = None) -> None:
+        self.single = single
+        self.named = dict(named or {})  # name -> (role, sha256 hex)
+
+    @property
+    def required(self) -> bool:
+        return bool(self.single or self.named)
+
+    def identify(self, given: str | bytes | None) -> Identity | None:
+        """The token's name and role, or None for a missing or unknown token (constant-time compares)."""
+        if given is None:
+            return None
+        text = given.decode("utf-8", "replace") if isinstance(given, bytes) else given
+        found = None
+        if self.single is not None and token_matches(text, self.single):
+            found = Identity(SINGLE_TOKEN_NAME, "admin")
+        digest = token_hash(text)
+        for name, (role, expected) in self.named.items():
+            if hmac.compare_digest(digest, expected) and found is None:
+                found = Identity(name, role)
+        return found
+
+
+TOKEN_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def load_tokens(path: str) -> dict[str, tuple[str, str]]:
+    """name -> (role, sha256) from a tokens file; InvalidArgumentError names what is wrong."""
+    import tomllib
+
+    from wf.model import InvalidArgumentError
+
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except OSError as exc:
+        raise InvalidArgumentError(f"cannot read tokens file {path!r}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidArgumentError(f"tokens file {path!r} is not valid TOML: {exc}") from None
+    table = doc.get("tokens", {})
+    if not isinstance(table, dict):
+        raise InvalidArgumentError(f"tokens file {path!r}: [tokens] must be a table")
+    out: dict[str, tuple[str, str]] = {}
+    for name, entry in table.items():
+        if not TOKEN_NAME_RE.fullmatch(name) or not isinstance(entry, dict):
+            raise InvalidArgumentError(f"tokens file {path!r}: bad entry {name!r}")
+        role, digest = entry.get("role"), entry.get("sha256")
+        if role not in ROLES:
+            raise InvalidArgumentError(f"tokens file {path!r}: token {name!r} has role {role!r}; expected one of "
+                                       f"{', '.join(ROLES)}")
+        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise InvalidArgumentError(f"tokens file {path!r}: token {name!r} needs sha256 = 64 hex digits")
+        out[name] = (role, digest)
+    return out
+
+
+def add_token(path: str, name: str, role: str) -> str:
+    """Create an entry (the file is made 0600 if new) and return the token, which is stored nowhere."""
+    import os
+    import secrets
+
+    import tomli_w
+
+    from wf.model import InvalidArgumentError
+
+    if not TOKEN_NAME_RE.fullmatch(name):
+        raise InvalidArgumentError(f"invalid token name {name!r}: use 1 to 64 letters, digits, '.', '-' or '_'")
+    if role not in ROLES:
+        raise InvalidArgumentError(f"invalid role {role!r}; expected one of {', '.join(ROLES)}")
+    entries = load_tokens(path) if os.path.exists(path) else {}
+    if name in entries:
+        raise InvalidArgumentError(f"tokens file {path!r} already has a token named {name!r}")
+    token = secrets.token_urlsafe(32)
+    entries[name] = (role, token_hash(token))
+    doc = {"tokens": {n: {"role": r, "sha256": h} for n, (r, h) in entries.items()}}
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        tomli_w.dump(doc, fh)
+    os.replace(path + ".tmp", path)
+    return token
+
+
+_WF = re.compile(r"^/v1\.0(?:-beta1)?/workflows/[^/]+(?P<rest>(?:/[^/]*)*)$")
+_BULK = {"purge": "bulk-purge", "terminate": "bulk-terminate", "suspend": "bulk-suspend", "resume": "bulk-resume",
+         "raiseEvent": "bulk-raise-event"}
+_ONE = {"pause": "suspend", "resume": "resume", "terminate": "terminate", "purge": "purge", "start": "start",
+        "history": "history", "pending": "pending", "rerun": "rerun"}
+
+
+def operation_of_request(method: str, path: str) -> str:
+    """The operation an HTTP request asks for (names of OPERATION_ROLES); 'admin' for anything else."""
+    method = method.upper()
+    if path in ("/v1.0/metadata",):
+        return "metadata"
+    if path == "/v1.0/audit":
+        return "audit"
+    if path == "/v1.0/retention":
+        return "retention-show" if method == "GET" else ("retention-clear" if method == "DELETE" else "retention-set")
+    m = _WF.match(path)
+    if m is None:
+        return "admin"
+    parts = [p for p in m.group("rest").split("/") if p]
+    if not parts:
+        return "list" if method == "GET" else "admin"
+    if len(parts) == 1:
+        if method == "GET":
+            return "get"
+        return _BULK.get(parts[0], "admin")
+    if len(parts) >= 2 and parts[1] == "raiseEvent":
+        return "raise-event"
+    return _ONE.get(parts[1], "admin") if len(parts) == 2 else "admin"
+
+
+def required_role(operation: str) -> str:
+    return OPERATION_ROLES.get(operation, "admin")
