@@ -59,7 +59,8 @@ def test_plain_table_when_not_a_terminal():
     assert "\x1b[" not in out.getvalue()
 
 
-def test_rich_table_with_status_colours_at_a_terminal(monkeypatch):
+def test_table_with_status_colours_at_a_terminal(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # a wide terminal: every column fits
     out = TTY()
     r = Renderer(out=out, err=TTY())
     assert r.tty and r.color

@@ -134,5 +134,5 @@ def test_reads_end_early_with_their_output_and_exit_code(db, backend):
     assert r.returncode == 0 and len(r.stdout.splitlines()) == 300 and r.stdout.endswith("}\n")
     r = run_wf(db, "get", "nope", "-o", "json")
     assert r.returncode == 1 and r.stderr.startswith("Error: no workflow instance 'nope'")
-    r = run_wf(db, "list", "--limit", "0")
+    r = run_wf(db, "list", "--limit", "-1")  # (0 means all: issue 13)
     assert r.returncode == 2 and r.stderr.startswith("Error: ")

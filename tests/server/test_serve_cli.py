@@ -178,6 +178,13 @@ def test_get_says_what_an_instance_waits_for_through_wf_serve(serve_process, tmp
     missing = httpx.get(f"{s.url}/v1.0/workflows/dapr/ghost/pending")
     assert missing.status_code == 404 and missing.json()["errorCode"] == "ERR_INSTANCE_ID_NOT_FOUND"
 
+    # wf count over ?countBy= (the list footer uses it too)
+    doc = json.loads(run_wf(env, "count", "--by", "status", "-o", "json").stdout)
+    assert doc == {"total": 1, "by": "status", "counts": {"RUNNING": 1}}
+    assert run_wf(env, "count", "-s", "COMPLETED").stdout == "0\n"
+    bad = httpx.get(f"{s.url}/v1.0/workflows/dapr", params={"countBy": "colour"})
+    assert bad.status_code == 400 and bad.json()["errorCode"] == "ERR_MALFORMED_REQUEST"
+
 
 def test_event_names_with_dots_work_over_url_as_locally(serve_process, tmp_path):
     """`.` and `..` are path segments an HTTP client would resolve away: they must arrive as names."""

@@ -236,6 +236,9 @@ class Backend(Protocol):
         progress(n) is called after each batch with the number deleted in it. Returns the total
         (with dry_run, the number that would be deleted)."""
 
+    def count_by(self, flt: ListFilter | None, by: str) -> dict[str, int]:
+        """How many instances match flt per "status", "name" or "app" (every app), largest first."""
+
     def count(self, flt: ListFilter, *, force: bool = False) -> int:
         """How many instances a bulk purge with this filter would select (for the confirmation)."""
 

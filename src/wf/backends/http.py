@@ -120,6 +120,7 @@ def dapr_retention_hint(limits: dict[str, float | None] | None = None) -> str:
 BULK_PATHS = {"terminate": "terminate", "suspend": "suspend", "resume": "resume", "raise_event": "raiseEvent"}
 BULK_REQUEST = 500  # instance ids per bulk request to wf serve
 SIDECAR_CONCURRENCY = 8  # requests in flight when a sidecar takes one call per instance
+EXT_COUNT = "count"
 
 NOT_FOUND_CODE = "ERR_INSTANCE_ID_NOT_FOUND"
 RETRY_STATUSES = frozenset({502, 503, 504})
@@ -671,6 +672,17 @@ class HttpBackend:
             if progress is not None:
                 progress(len(chunk))
         return total
+    def count_by(self, flt: ListFilter | None, by: str) -> dict[str, int]:
+        """wf serve's GET /workflows/dapr?countBy=status|name|app."""
+        self._require(EXT_COUNT, "counting")
+        params = {**_filter_params(flt), **self._app_params(), "countBy": by}
+        response = self._wf_call("GET", "", params=params, read=True)
+        assert response is not None
+        body = self._json(response, default={})
+        counts = body.get("counts") if isinstance(body, dict) else None
+        if not isinstance(counts, dict):
+            return {}
+        return {str(k): int(v) for k, v in counts.items() if isinstance(v, int)}
 
     def audit(self, *, since: datetime | None = None, operation: str | None = None, instance_id: str | None = None,
               limit: int | None = None) -> builtins.list[AuditRecord]:

@@ -199,6 +199,13 @@ class LocalBackend:
 
         return control.bulk_run(store, self.app_id, operation, instance_ids, progress=progress, selection=selection,
                                 op_id=op_id, **params)
+    def count_by(self, flt: ListFilter | None, by: str) -> dict[str, int]:
+        """Instances matching flt per status, name or app (by "app": across every app)."""
+        store = self._open(create=False)
+        if store is None:
+            return {}
+        column = {"status": "status", "name": "name", "app": "app_id"}[by]
+        return store.count_by(None if by == "app" else self.app_id, flt, column)
 
     def audit(self, *, since: datetime | None = None, operation: str | None = None, instance_id: str | None = None,
               limit: int | None = None) -> list[AuditRecord]:

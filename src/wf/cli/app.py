@@ -21,6 +21,7 @@ COMMAND_MODULES = {
     "get": "wf.cli.inspect",
     "history": "wf.cli.inspect",
     "list": "wf.cli.inspect",
+    "count": "wf.cli.inspect",
     "raise-event": "wf.cli.control",
     "suspend": "wf.cli.control",
     "resume": "wf.cli.control",

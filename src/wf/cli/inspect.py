@@ -64,34 +64,92 @@ def parse_statuses(values: tuple[str, ...]) -> tuple[WorkflowStatus, ...] | None
     return tuple(out) or None
 
 
+TERMINAL_LIMIT = 50
+
+
 @click.command("list")
 @click.option("-w", "--filter-name", metavar="NAME", help="Only instances of this workflow.")
 @click.option("-s", "--filter-status", "statuses", metavar="STATUS", multiple=True,
               help="Only these statuses (repeatable, or comma separated): RUNNING, COMPLETED, FAILED, ...")
 @click.option("-m", "--filter-max-age", metavar="AGE", help="Only instances created within AGE (24h, 7d) or since a timestamp.")
-@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N instances (newest first).")
+@click.option("--limit", type=click.IntRange(min=0), metavar="N",
+              help=f"At most N instances, newest first; 0 for all [default: {TERMINAL_LIMIT} at a terminal, else all].")
 @output_option(LIST_FORMATS)
 @pass_globals
 def list_cmd(g: Globals, filter_name: str | None, statuses: tuple[str, ...], filter_max_age: str | None,
              limit: int | None, fmt: str) -> None:
-    """List instances, newest first (alias: ls).
+    """List instances, newest first (alias: ls). Every format streams: the first row comes at
+    once, memory stays flat over millions. At a terminal: the newest 50, and a footer with the
+    counts by status and how many more there are.
 
     \b
     Examples:
       wf list
       wf ls -s RUNNING -s SUSPENDED -m 24h -o wide
+      wf ls --limit 0                                # every instance
       wf list -s FAILED -o ids | xargs -n1 wf history
       wf list -o jsonl > instances.jsonl             # streams; flat memory
     """
     fmt = fmt.lower()
+    flt = list_filter(filter_name, statuses, filter_max_age)
+    tty = g.out.tty
+    if limit is None and tty:
+        limit = TERMINAL_LIMIT
+    backend = g.backend()
+    table = fmt in ("short", "wide")
+    states = backend.list(flt, limit=limit or None, fetch_payloads=not table and fmt != "ids")
+    shown = g.out.states(states, fmt)
+    if tty and table and shown:
+        g.out.list_footer(_counts(backend, flt), shown, limited=limit is not None and 0 < limit <= shown)
+
+
+def filter_options(fn):  # noqa: ANN001, ANN201 - a click decorator
+    """The list filters (-w, -s, -m), shared by list and count."""
+    fn = click.option("-m", "--filter-max-age", metavar="AGE",
+                      help="Only instances created within AGE (24h, 7d) or since a timestamp.")(fn)
+    fn = click.option("-s", "--filter-status", "statuses", metavar="STATUS", multiple=True,
+                      help="Only these statuses (repeatable, or comma separated): RUNNING, COMPLETED, FAILED, ...")(fn)
+    return click.option("-w", "--filter-name", metavar="NAME", help="Only instances of this workflow.")(fn)
+
+
+@click.command("count")
+@filter_options
+@click.option("--by", type=click.Choice(("status", "name", "app")), help="One count per status, workflow name or app.")
+@click.option("-o", "--output", "fmt", type=click.Choice(("short", "json", "yaml"), case_sensitive=False),
+              default="short", show_default=True, help="Output format.")
+@pass_globals
+def count_cmd(g: Globals, filter_name: str | None, statuses: tuple[str, ...], filter_max_age: str | None,
+              by: str | None, fmt: str) -> None:
+    """Count instances, with the list filters; --by status|name|app gives one count per value
+    (by app: across every app of the store).
+
+    \b
+    Examples:
+      wf count -s RUNNING                      # prints a number
+      wf count --by status -m 24h
+      wf count --by name -s FAILED -o json
+    """
+    flt = list_filter(filter_name, statuses, filter_max_age)
+    counts = g.backend().count_by(flt, by or "status")
+    g.out.counts(counts, by, fmt.lower())
+
+
+def list_filter(filter_name: str | None, statuses: tuple[str, ...], filter_max_age: str | None) -> ListFilter:
     created_after = None
     if filter_max_age is not None:
         from wf.durations import parse_time_ago
 
         created_after = parse_time_ago(filter_max_age)
-    flt = ListFilter(statuses=parse_statuses(statuses), name=filter_name or None, created_after=created_after)
-    states = g.backend().list(flt, limit=limit, fetch_payloads=fmt != "ids")
-    g.out.states(states, fmt)
+    return ListFilter(statuses=parse_statuses(statuses), name=filter_name or None, created_after=created_after)
 
 
-COMMANDS = [get_cmd, history_cmd, list_cmd]
+def _counts(backend, flt: ListFilter) -> dict[str, int] | None:  # noqa: ANN001 - any Backend
+    from wf.model import UnsupportedError
+
+    try:
+        return backend.count_by(flt, "status")
+    except UnsupportedError:
+        return None
+
+
+COMMANDS = [get_cmd, history_cmd, list_cmd, count_cmd]

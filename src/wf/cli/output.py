@@ -46,7 +46,6 @@ STATUS_STYLES = {
     "CANCELED": "magenta",
 }
 
-FOLDING_COLUMNS = ("CUSTOM STATUS", "FAILURE MESSAGE", "DETAILS")
 NOT_ASKED: Any = object()  # Renderer.state(pending=...) left out: the card has no "Waiting for"
 DETAILS_WIDTH = 60  # history DETAILS and list FAILURE MESSAGE are cut to this in short/plain output
 
@@ -257,6 +256,92 @@ def history_rows(events: list[HistoryEvent], wide: bool) -> list[dict[str, str]]
     return rows
 
 
+# ------------------------------------------------------------------------------------------ tables
+
+PAGE_ROWS = 50  # rows per page of a streamed table
+CUT_COLUMNS = ("CUSTOM STATUS", "FAILURE MESSAGE", "DETAILS", "NAME")  # cut with an ellipsis to fit
+NEVER_CUT = ("ID", "STATUS", "TYPE", "EVENTID")  # copyable: never cut, never wrapped
+DROP_ORDER = ("CUSTOM STATUS", "FAILURE MESSAGE", "DETAILS", "LAST UPDATE", "CREATED", "TIMESTAMP", "ELAPSED",
+              "AGE", "NAME")  # at a narrow terminal these go, in this order, rather than wrap
+MIN_CUT = {"NAME": 10}
+ANSI_CODES = {"bold": "1", "red": "31", "green": "32", "yellow": "33", "blue": "34", "magenta": "35", "cyan": "36"}
+GAP = 2
+
+
+def fit_columns(natural: dict[str, int], width: int | None) -> dict[str, int]:
+    """Column widths (in order) that fit `width` columns: payload columns are cut down to 12,
+    then dropped; then times; then the name is cut to 10; then age and name are dropped. Ids and
+    statuses are never cut. width None: the natural widths."""
+    widths = dict(natural)
+
+    def over() -> int:
+        return sum(widths.values()) + GAP * (len(widths) - 1) - (width or 0)
+
+    if width is None or over() <= 0:
+        return widths
+    for h in CUT_COLUMNS[:-1]:
+        if h in widths and over() > 0:
+            widths[h] = max(min(widths[h], 12), widths[h] - over())
+    for h in DROP_ORDER:
+        if over() <= 0:
+            break
+        if h == "AGE" and "NAME" in widths:  # cut the name before losing the age
+            widths["NAME"] = max(min(widths["NAME"], MIN_CUT["NAME"]), widths["NAME"] - over())
+            if over() <= 0:
+                break
+        if h in widths and len(widths) > 1:
+            widths.pop(h)
+    return widths
+
+
+def cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+class TableStream:
+    """One table written page by page with a fixed layout (see Renderer.table)."""
+
+    def __init__(self, renderer: "Renderer", status_col: str | None, width: int | None) -> None:
+        self.r, self.status_col, self.width = renderer, status_col, width
+        self.widths: dict[str, int] | None = None
+
+    def write(self, rows: list[dict[str, str]]) -> None:
+        if self.widths is None:
+            natural = {h: max(len(h), *(len(r[h]) for r in rows)) for h in rows[0]}
+            if self.width is not None and self.status_col in natural:  # room for the usual statuses
+                natural[self.status_col] = max(natural[self.status_col], len("TERMINATED"))
+            self.widths = fit_columns(natural, self.width)
+            self._line({h: h for h in self.widths}, header=True)
+        else:
+            for h in self.widths:  # off a terminal nothing is cut: every column may widen
+                if h not in CUT_COLUMNS or self.width is None:
+                    self.widths[h] = max(self.widths[h], *(len(r[h]) for r in rows))
+            if self.width is not None:  # a wider id or status: the cut columns give way
+                over = sum(self.widths.values()) + GAP * (len(self.widths) - 1) - self.width
+                for h in CUT_COLUMNS:
+                    if over > 0 and h in self.widths:
+                        take = max(0, min(over, self.widths[h] - MIN_CUT.get(h, 12)))
+                        self.widths[h] -= take
+                        over -= take
+        for row in rows:
+            self._line(row)
+        self.r.flush()
+
+    def _line(self, row: dict[str, str], header: bool = False) -> None:
+        assert self.widths is not None
+        cells = []
+        last = len(self.widths) - 1
+        for i, (h, w) in enumerate(self.widths.items()):
+            value = row[h] if header or self.width is None or h not in CUT_COLUMNS else cut(row[h], w)
+            pad = "" if i == last else " " * max(0, w - len(value))
+            if header:
+                value = self.r.styled(value, "bold")
+            elif h == self.status_col:
+                value = self.r.styled(value, STATUS_STYLES.get(value))
+            cells.append(value + pad)
+        self.r.line((" " * GAP).join(cells).rstrip())
+
+
 # ------------------------------------------------------------------------------------ the renderer
 
 
@@ -298,8 +383,10 @@ class Renderer:
         return Console(file=self.err, force_terminal=self.err_tty, no_color=not self.err_color, highlight=False,
                        color_system="auto" if self.err_color else None)
 
-    def _status_markup(self, status: str) -> str:
+    def _status_markup(self, status: str, *, ansi: bool = False) -> str:
         style = STATUS_STYLES.get(status)
+        if ansi:
+            return self.styled(status, style)
         return f"[{style}]{status}[/]" if style and self.color else status
 
     # -- messages
@@ -364,12 +451,41 @@ class Renderer:
             return self.dict_stream((s.to_dict() for s in states), fmt)
         wide = fmt == "wide"
         now = datetime.now(timezone.utc)
-        rows = [state_row(s, wide, now) for s in states]
-        if not rows:
+        n = self.table((state_row(s, wide, now) for s in states), status_col="STATUS")
+        if n == 0:
             self.note("No workflow instances found.")
-            return 0
-        self.table(rows, status_col="STATUS")
-        return len(rows)
+        return n
+
+    def counts(self, counts: dict[str, int], by: str | None, fmt: str) -> None:
+        """`wf count`: a number, or a table of counts per status / name / app (largest first)."""
+        total = sum(counts.values())
+        if fmt in ("json", "yaml"):
+            value: dict[str, Any] = {"total": total}
+            if by:
+                value.update(by=by, counts=counts)
+            return self.json_value(value) if fmt == "json" else self.yaml_value(value)
+        if by is None:
+            return self.line(str(total))
+        header = {"status": "STATUS", "name": "NAME", "app": "APP"}[by]
+        width = len(str(total))
+        rows = [{header: k, "COUNT": str(n).rjust(width)} for k, n in counts.items()]
+        rows.append({header: "total", "COUNT": str(total).rjust(width)})
+        self.table(rows, status_col=header if by == "status" else None)
+
+    def list_footer(self, counts: dict[str, int] | None, shown: int, limited: bool) -> None:
+        """At a terminal, under a list: counts by status and how to see more.
+        '12 RUNNING · 3 FAILED · 240 COMPLETED; 50 of 255 shown (--limit N for more, --limit 0 for all)'"""
+        parts = []
+        if counts:
+            parts.append(" · ".join(f"{n} {self._status_markup(status, ansi=True)}" for status, n in counts.items()))
+        total = sum(counts.values()) if counts else None
+        if total is not None and total > shown:
+            parts.append(f"{shown} of {total} shown (--limit N for more, --limit 0 for all)")
+        elif limited and total is None:
+            parts.append(f"{shown} shown (--limit N for more, --limit 0 for all)")
+        else:
+            parts.append(f"{shown} shown")
+        self.line("; ".join(parts))
 
     def dict_stream(self, rows: Iterable[dict[str, Any]], fmt: str) -> int:
         """json (an array written element by element), jsonl, or yaml (a list, item by item)."""
@@ -405,41 +521,44 @@ class Renderer:
         if not rows:
             self.note("No history events.")
             return
-        self.table(rows)
+        self.table(rows, page=len(rows))
 
     # -- tables
-    def table(self, rows: list[dict[str, str]], status_col: str | None = None) -> None:
-        headers = list(rows[0])
-        if self.tty:
-            from rich.table import Table
+    def terminal_width(self) -> int | None:
+        """Columns of the terminal the table goes to; None off a terminal (scripts get every byte)."""
+        if not self.tty:
+            return None
+        try:
+            columns = os.get_terminal_size(self.out.fileno()).columns
+        except (AttributeError, OSError, ValueError):
+            columns = 0
+        if columns <= 0:  # a pseudo-terminal with no size set
+            try:
+                columns = int(os.environ.get("COLUMNS", ""))
+            except ValueError:
+                columns = 0
+        return columns if columns > 0 else 80
 
-            table = Table(box=None, pad_edge=False, header_style="bold")
-            needed = 2 * (len(headers) - 1)
-            for h in headers:
-                natural = max(len(h), *(len(r[h]) for r in rows))
-                if h in FOLDING_COLUMNS:  # free text folds onto more lines, down to 20 columns
-                    width = min(natural, 20)
-                    table.add_column(h, overflow="fold", min_width=width)
-                else:  # ids, statuses, times: never shortened, they must stay copyable
-                    width = natural
-                    table.add_column(h, no_wrap=True, overflow="fold", min_width=width)
-                needed += width
-            for row in rows:
-                table.add_row(*(self._status_markup(row[h]) if h == status_col else _escape(row[h]) for h in headers))
-            console = self.console()
-            # Wider than the terminal even when folded: print long lines (as kubectl -o wide does).
-            if needed > console.width:
-                from rich.console import Console
+    def table(self, rows: Iterable[dict[str, str]], status_col: str | None = None, page: int = PAGE_ROWS) -> int:
+        """Aligned columns, written a page at a time: the first page fixes the layout (fitted to
+        the terminal), later pages only widen the columns that are never cut. Returns the rows."""
+        stream = TableStream(self, status_col, self.terminal_width())
+        batch: list[dict[str, str]] = []
+        n = 0
+        for row in rows:
+            batch.append(row)
+            n += 1
+            if len(batch) >= page:
+                stream.write(batch)
+                batch = []
+        if batch:
+            stream.write(batch)
+        return n
 
-                console = Console(file=self.out, force_terminal=self.tty, no_color=not self.color, highlight=False,
-                                  color_system="auto" if self.color else None, width=needed)
-            console.print(table)
-            return
-        widths = {h: max(len(h), *(len(r[h]) for r in rows)) for h in headers}
-        last = headers[-1]
-        self.line("  ".join(h if h == last else h.ljust(widths[h]) for h in headers).rstrip())
-        for r in rows:
-            self.line("  ".join(r[h] if h == last else r[h].ljust(widths[h]) for h in headers).rstrip())
+    def styled(self, text: str, style: str | None) -> str:
+        """ANSI colour for a cell at a terminal (no Rich needed for a list)."""
+        codes = ";".join(ANSI_CODES[w] for w in (style or "").split() if w in ANSI_CODES)
+        return f"\x1b[{codes}m{text}\x1b[0m" if codes and self.color else text
 
     # -- bulk operations
     def bulk_summary(self, result: Any, done_verb: str, target: str) -> None:

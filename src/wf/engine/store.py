@@ -493,9 +493,11 @@ class Store:
 
     # ------------------------------------------------------------------------------ list and purge
 
-    def _where(self, app_id: str, flt: ListFilter | None, *, terminal_only: bool = False) -> tuple[str, list[Any]]:
-        clauses: list[str] = ["app_id = ?"]
-        params: list[Any] = [app_id]
+    def _where(self, app_id: str | None, flt: ListFilter | None, *,
+               terminal_only: bool = False) -> tuple[str, list[Any]]:
+        """The WHERE clause of a filter; app_id None means every app."""
+        clauses: list[str] = [] if app_id is None else ["app_id = ?"]
+        params: list[Any] = [] if app_id is None else [app_id]
         if flt is not None:
             if flt.statuses:
                 clauses.append(f"status IN ({_marks(len(flt.statuses))})")
@@ -515,7 +517,7 @@ class Store:
         if terminal_only:
             clauses.append(f"status IN ({_marks(len(TERMINAL))})")
             params.extend(TERMINAL)
-        return " AND ".join(clauses), params
+        return " AND ".join(clauses) or "1", params
 
     def list_instances(
         self,
@@ -556,6 +558,18 @@ class Store:
         where, params = self._where(app_id, flt, terminal_only=terminal_only)
         with self.lock:
             return self.conn.execute(f"SELECT COUNT(*) FROM instances WHERE {where}", params).fetchone()[0]
+
+    def count_by(self, app_id: str | None, flt: ListFilter | None, column: str) -> dict[str, int]:
+        """Instances matching flt per status, name or app_id (of one app, or every app when
+        app_id is None), largest first."""
+        if column not in ("status", "name", "app_id"):
+            raise InvalidArgumentError(f"cannot count by {column!r}")
+        where, params = self._where(app_id, flt)
+        with self.lock:
+            rows = self.conn.execute(
+                f"SELECT {column}, COUNT(*) FROM instances WHERE {where} GROUP BY {column} ORDER BY 2 DESC, 1",
+                params).fetchall()
+        return dict(rows)
 
     def select_purge_batch(self, app_id: str, flt: ListFilter | None, *, terminal_only: bool, limit: int) -> list[int]:
         where, params = self._where(app_id, flt, terminal_only=terminal_only)

@@ -13,6 +13,7 @@ wf's extensions, under the same prefixes:
 
     GET  /workflows/dapr?status=&name=&createdAfter=&createdBefore=&limit=&continuationToken=
                                                          200 {"instances": [...], "continuationToken"}
+                  ?countBy=status|name|app (with the same filters)   200 {"counts": {"RUNNING": 12, ...}}
     GET  /workflows/dapr/{id}/history                    200 {"instanceID", "events": [...]}
     GET  /workflows/dapr/{id}/pending                    200 {"instanceID", "pending": [...]}
     POST /workflows/dapr/purge   body: {"status", "name", "createdAfter", "createdBefore",
@@ -56,6 +57,7 @@ from wf.backends.http import (
     EXT_AUDIT,
     EXT_BULK_OPERATIONS,
     EXT_BULK_PURGE,
+    EXT_COUNT,
     EXT_FETCH_PAYLOADS,
     EXT_HISTORY,
     EXT_IF_EXISTS,
@@ -113,7 +115,7 @@ PREFIXES = ("/v1.0", "/v1.0-beta1")
 COMPONENT = "dapr"
 EXTENSIONS = (EXT_LIST, EXT_HISTORY, EXT_BULK_PURGE, EXT_START_TIME, EXT_IF_EXISTS, EXT_TERMINATE_OUTPUT,
               EXT_TERMINATE_RECURSIVE, EXT_APP_ID, EXT_FETCH_PAYLOADS, EXT_PENDING, EXT_RERUN,
-              EXT_BULK_OPERATIONS, EXT_AUDIT, EXT_RETENTION)
+              EXT_BULK_OPERATIONS, EXT_AUDIT, EXT_RETENTION, EXT_COUNT)
 MAX_AUDIT_PAGE = 10_000
 RETENTION_BODY_KEYS = {"anyTerminal": "any_terminal", "completed": "completed", "failed": "failed",
                        "terminated": "terminated"}
@@ -679,15 +681,21 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
                                  limit: str | None = Query(None, description=f"page size, 1-{MAX_LIST_PAGE}"),
                                  continuationToken: str | None = Query(None),
                                  fetchPayloads: str | None = Query(None),
+                                 countBy: str | None = Query(None, description="status | name | app: counts, "
+                                                             "not instances (wf extension)"),
                                  appID: str | None = Query(None)) -> dict[str, Any]:
             _check_component(component)
+            if countBy is not None and countBy not in ("status", "name", "app"):
+                raise _malformed(f"invalid countBy {countBy[:40]!r}: expected status, name or app")
             flt = ListFilter(statuses=_statuses(status), name=name or None,
                              created_after=_timestamp(createdAfter, "createdAfter"),
                              created_before=_timestamp(createdBefore, "createdBefore"),
                              completed_before=_timestamp(completedBefore, "completedBefore"))
+            backend = await _run(backends.get, appID)
+            if countBy is not None:
+                return {"counts": await _run(backend.count_by, flt, countBy)}
             page = _limit(limit)
             payloads = _bool(fetchPayloads, "fetchPayloads")
-            backend = await _run(backends.get, appID)
             states, token = await _run(_list_page, backend, flt, page, continuationToken, payloads)
             return {"instances": [state_to_dapr(s) for s in states], "continuationToken": token}
 
