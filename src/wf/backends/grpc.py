@@ -535,6 +535,14 @@ class GrpcBackend:
     def count(self, flt: ListFilter, *, force: bool = False) -> int:
         return len(self._selection(flt, force))
 
+    def count_by(self, flt: ListFilter | None, by: str) -> dict[str, int]:
+        """Counted while listing (the gRPC API has no count); by "app": this sidecar's app only."""
+        counts: dict[str, int] = {}
+        for state in self.list(flt):
+            key = {"status": state.runtime_status.value, "name": state.name, "app": self.app_id}[by]
+            counts[key] = counts.get(key, 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
     def purge_many(self, flt: ListFilter, *, force: bool = False, dry_run: bool = False,
                    progress: Callable[[int], None] | None = None) -> int:
         """One PurgeInstances per selected instance, PURGE_CONCURRENCY in flight. Returns how many
