@@ -15,6 +15,7 @@ python fanout.py 1000
 python long_history.py 10000
 python latency.py 300
 python cli.py "$N_STORE" "$N_PEER"
+python list.py "$N_STORE" --formats short,wide,jsonl,ids
 python purge.py "$N_STORE"
 python bulk.py 100000
 if python -c "import wf.server" 2>/dev/null; then python server.py; python grpc_client.py 100000 10000; fi

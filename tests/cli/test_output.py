@@ -52,7 +52,9 @@ def test_humanize():
 
 def test_plain_table_when_not_a_terminal():
     out = io.StringIO()
-    Renderer(out=out, err=io.StringIO()).states([state("a"), state("bb", WorkflowStatus.FAILED)])
+    ago = datetime.now(timezone.utc) - timedelta(minutes=5, seconds=1)  # ages count from now, not from import
+    Renderer(out=out, err=io.StringIO()).states([state("a", created_at=ago),
+                                                 state("bb", WorkflowStatus.FAILED, created_at=ago)])
     lines = out.getvalue().splitlines()
     assert lines[0] == "NAME   ID  STATUS   CUSTOM STATUS  AGE"
     assert lines[1].split() == ["order", "a", "RUNNING", "5m"]
