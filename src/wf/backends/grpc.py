@@ -539,7 +539,7 @@ class GrpcBackend:
         """Counted while listing (the gRPC API has no count); by "app": this sidecar's app only."""
         counts: dict[str, int] = {}
         for state in self.list(flt):
-            key = {"status": state.runtime_status.value, "name": state.name, "app": self.app_id}[by]
+            key = {"status": state.runtime_status.name, "name": state.name, "app": self.app_id}[by]
             counts[key] = counts.get(key, 0) + 1
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
