@@ -75,7 +75,7 @@ def test_approval_small_order_skips_approval(approval):
     iid = client.schedule_new_workflow(module.approval_workflow, input={"id": "o1", "amount": 1000})
     st = client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
     assert completed_output(st) == {"status": "completed"}
-    names = [e.name for e in client.get_workflow_history(iid) if e.event_type == "TaskScheduled"]
+    names = [e.name for e in client.get_history(iid) if e.event_type == "TaskScheduled"]
     assert names == ["process_order"]
 
 
@@ -84,7 +84,7 @@ def test_approval_large_order_approved(approval):
     iid = client.schedule_new_workflow("approval_workflow", input={"id": "o2", "amount": 1000.01}, instance_id="o2")
     # it asked for approval and now waits for the decision, racing a 3-day timer
     def waiting():
-        hist = client.get_workflow_history(iid)
+        hist = client.get_history(iid)
         return [e for e in hist if e.event_type == "TimerCreated"]
 
     timers = wait_until(waiting, what="approval timer created")
@@ -96,7 +96,7 @@ def test_approval_large_order_approved(approval):
     client.raise_workflow_event(iid, "approval_decision", data={"approved": True, "reason": "fine"})
     st = client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
     assert completed_output(st) == {"status": "completed"}
-    names = [e.name for e in client.get_workflow_history(iid) if e.event_type == "TaskScheduled"]
+    names = [e.name for e in client.get_history(iid) if e.event_type == "TaskScheduled"]
     assert names == ["request_approval", "process_order"]
 
 
@@ -106,7 +106,7 @@ def test_approval_large_order_rejected_with_reason(approval):
     client.raise_workflow_event(iid, "approval_decision", data={"approved": False, "reason": "too expensive"})
     st = client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
     assert completed_output(st) == {"status": "rejected", "reason": "too expensive"}
-    names = [e.name for e in client.get_workflow_history(iid) if e.event_type == "TaskScheduled"]
+    names = [e.name for e in client.get_history(iid) if e.event_type == "TaskScheduled"]
     assert names == ["request_approval"]
 
 
@@ -145,7 +145,7 @@ def test_tasks_workflow_processes_items(store):
     out = completed_output(st)
     assert out == {"status": "completed", "id": "t1", "items": 2, "total": 5.5, "lines": {"a": 2.5, "b": 3.0}}
     assert json.loads(st.serialized_custom_status) == {"stage": "done"}
-    names = [e.name for e in client.get_workflow_history(iid) if e.event_type == "TaskScheduled"]
+    names = [e.name for e in client.get_history(iid) if e.event_type == "TaskScheduled"]
     assert names[0] == "validate_task" and names[-1] == "summarize"
     assert names.count("process_item") == 2
 

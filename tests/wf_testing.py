@@ -106,7 +106,7 @@ class App:
         )
 
     def history(self, instance_id: str) -> list[wf.HistoryEvent]:
-        return self.client.get_workflow_history(instance_id)
+        return self.client.get_history(instance_id)
 
     def types(self, instance_id: str) -> list[str]:
         return [e.event_type for e in self.history(instance_id)]

@@ -41,6 +41,18 @@ _EXPORTS = {
     "NonDeterminismError": "wf.model",
     "TaskFailedError": "wf.model",
     "PayloadError": "wf.payload",
+    "alternate_name": "wf.engine.runtime",
+    "LoggerOptions": "wf.engine.runtime",
+    "UNSET": "wf.management",
+    "WorkflowHistoryEvent": "wf.management",
+    "WorkflowHistoryEventType": "wf.management",
+    "WorkflowInstanceIdPage": "wf.management",
+    "PropagationScope": "wf.propagation",
+    "PropagatedHistory": "wf.propagation",
+    "PropagationNotFoundError": "wf.propagation",
+    "WorkflowResult": "wf.propagation",
+    "ActivityResult": "wf.propagation",
+    "ChildWorkflowResult": "wf.propagation",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]  # noqa: PLE0605 - the lazy export table is the one list

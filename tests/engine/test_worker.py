@@ -9,7 +9,7 @@ import time
 
 import wf
 from wf.engine.store import Store
-from wf_testing import wait_until
+from wf_testing import completed_output, stays, wait_until
 
 
 def test_a_workflow_held_in_memory_is_never_replayed(make_app):
@@ -119,26 +119,35 @@ def test_shutdown_drains_in_flight_activities_and_releases_leases(make_app, db_p
     assert conn.execute("SELECT COUNT(*) FROM tasks WHERE owner IS NOT NULL").fetchone()[0] == 0
 
 
-def test_unregistered_workflow_fails_the_instance_clearly(make_app):
-    app = make_app()
-    state = app.run("nobody_registered_this")
-    assert state.runtime_status == wf.WorkflowStatus.FAILED
-    assert "not registered" in state.failure_details.message
-    assert state.failure_details.error_type == "WorkflowNotRegistered"
+def test_a_workflow_no_worker_registers_waits_until_one_does(make_app):
+    first = make_app()
+    iid = first.schedule("registered_later")
+    stays(lambda: first.status(iid) == wf.WorkflowStatus.PENDING, 0.5, what="the instance to wait")
+
+    def registered_later(ctx, _):
+        return "ran"
+
+    later = make_app([registered_later])
+    assert completed_output(later.wait(iid)) == "ran"
 
 
-def test_unregistered_activity_fails_inside_the_workflow(make_app):
+def test_an_activity_no_worker_registers_waits_and_runs_when_one_does(make_app):
     app = make_app()
 
     @app.workflow
     def calls_ghost(ctx, _):
-        try:
-            yield ctx.call_activity("ghost")
-        except wf.TaskFailedError as exc:
-            return exc.details.error_type
+        return (yield ctx.call_activity("ghost", input=2))
 
     app.start()
-    assert app.run(calls_ghost).serialized_output == '"ActivityNotRegistered"'
+    iid = app.schedule(calls_ghost)
+    app.wait_history(iid, "TaskScheduled")
+    stays(lambda: app.status(iid) == wf.WorkflowStatus.RUNNING, 0.5, what="the activity to wait")
+
+    def ghost(ctx, x):
+        return x * 21
+
+    make_app(activities=[ghost])
+    assert completed_output(app.wait(iid)) == 42
 
 
 def test_async_activities_run_on_an_event_loop(make_app):
@@ -177,7 +186,7 @@ def test_a_pending_instance_can_be_suspended_and_resumes_as_pending(make_app):
     assert app.client.get_workflow_state(iid).runtime_status == wf.WorkflowStatus.SUSPENDED
     app.client.resume_workflow(iid)
     assert app.wait(iid).serialized_output == "1"
-    assert [e.event_type for e in app.client.get_workflow_history(iid)][0] == "ExecutionStarted"
+    assert [e.event_type for e in app.client.get_history(iid)][0] == "ExecutionStarted"
 
 
 def test_is_running_follows_start_and_shutdown(make_app):

@@ -68,7 +68,7 @@ def client(db_path) -> wf.WorkflowClient:
 
 
 def _types(client, iid):
-    return [e.event_type for e in client.get_workflow_history(iid)]
+    return [e.event_type for e in client.get_history(iid)]
 
 
 def test_several_workers_share_one_store(spawn, client):
@@ -106,7 +106,7 @@ def test_sigkill_mid_activity_is_taken_over(spawn, client, markers):
     assert out["slow"] == {"attempts": 2, "pid": survivor}
     assert out["after"] == "after"
     assert [int(x) for x in attempts.read_text().split()] == [victim, survivor]
-    hist = client.get_workflow_history(iid)
+    hist = client.get_history(iid)
     slow_scheduled = [e for e in hist if e.event_type == "TaskScheduled" and e.name == "slow_once"]
     assert len(slow_scheduled) == 1
     completions = [e for e in hist if e.event_type == "TaskCompleted" and e.task_scheduled_id == slow_scheduled[0].event_id]
@@ -128,7 +128,7 @@ def test_sigkill_then_restart_single_worker(spawn, client, markers):
     second = spawn()
     out = completed_output(client.wait_for_workflow_completion(iid, timeout_in_seconds=30))
     assert out["slow"]["attempts"] == 2 and out["slow"]["pid"] == second.pid
-    hist = client.get_workflow_history(iid)
+    hist = client.get_history(iid)
     assert [e.event_type for e in hist].count("TaskCompleted") == 2
 
 

@@ -79,18 +79,18 @@ def test_workers_and_clients_on_one_file(tmp_path, capsys):
                 problems.append(f"{iid} is {st.runtime_status}: {st.failure_details}")
                 continue
             got = json.loads(st.serialized_output)
-            in_history = [json.loads(e.data) for e in client.get_workflow_history(iid) if e.event_type == "EventRaised"]
+            in_history = [json.loads(e.data) for e in client.get_history(iid) if e.event_type == "EventRaised"]
             if sorted(got) != tags or sorted(in_history) != tags or len(tags) != EVENTS:
                 problems.append(f"{iid}: raised {len(tags)}, output {len(got)}, history {len(in_history)}; "
                                 f"missing {sorted(set(tags) - set(in_history))}, "
                                 f"twice {[t for t, n in Counter(in_history).items() if n > 1]}")
-            if completions_twice(client.get_workflow_history(iid)):
+            if completions_twice(client.get_history(iid)):
                 problems.append(f"{iid}: a completion recorded twice")
         # Victims that still exist: no event delivered twice, none delivered that nobody raised.
         victims = 0
         for st in client.list_workflows(name="victim"):
             victims += 1
-            hist = client.get_workflow_history(st.instance_id)
+            hist = client.get_history(st.instance_id)
             delivered = [json.loads(e.data) for e in hist if e.event_type == "EventRaised"]
             twice = [t for t, n in Counter(delivered).items() if n > 1]
             stray = set(delivered) - set(raised_to.get(st.instance_id, []))

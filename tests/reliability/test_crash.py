@@ -101,7 +101,7 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path, capsys):
     doubles, event_counts = {}, Counter()
     completions = 0
     for iid in ids:
-        hist = client.get_workflow_history(iid)
+        hist = client.get_history(iid)
         twice = completions_twice(hist)
         if twice:
             doubles[iid] = twice

@@ -76,7 +76,7 @@ def test_sigterm_drains_a_fan_out_in_flight_and_releases_every_lease(setup):
     assert "draining" in log and "wf worker: stopped" in log and "Traceback" not in log
     assert took < 5, f"drain took {took:.1f}s for 1s activities"
     assert len(_runs(runs, "nap-done")) == 4  # none abandoned
-    hist = client.get_workflow_history(iid)
+    hist = client.get_history(iid)
     assert [e.event_type for e in hist].count("TaskCompleted") == 4, [e.event_type for e in hist]
     assert _leases(db) == NO_LEASES
     # A new worker goes on at once (nothing to wait out) and runs none of the four again.
@@ -109,7 +109,7 @@ def test_second_signal_exits_at_once_and_the_work_is_taken_over(setup, first, se
     # completion is recorded once.
     spawn()
     wait_until(lambda: len(_runs(runs, "nap-start")) == 2, timeout=10, what="the activity retried")
-    hist = client.get_workflow_history(iid)
+    hist = client.get_history(iid)
     assert [e.event_type for e in hist].count("TaskCompleted") == 0
 
 

@@ -250,7 +250,7 @@ def test_workflow_client_over_wf_serve(server):
         ids = [s.instance_id for s in client.list_workflows(status="COMPLETED")]
         assert ids == [d, iid]
         assert [s.instance_id for s in client.list_workflows(name="doubler")] == [d]
-        history = client.get_workflow_history(iid)
+        history = client.get_history(iid)
         assert "EventRaised" in [e.event_type for e in history]
         assert "ExecutionSuspended" in [e.event_type for e in history]
 

@@ -19,7 +19,15 @@ def registered_name(fn_or_name: Callable[..., Any] | str) -> str:
     """The name a workflow or activity is registered under: the string itself, or the function's."""
     if isinstance(fn_or_name, str):
         return fn_or_name
-    return str(getattr(fn_or_name, "_wf_name", None) or getattr(fn_or_name, "__name__", fn_or_name))
+    return str(getattr(fn_or_name, "_wf_name", None) or getattr(fn_or_name, "_dapr_alternate_name", None)
+               or getattr(fn_or_name, "__name__", fn_or_name))
+
+
+def _scope(propagation: Any) -> int | None:
+    """A PropagationScope (or its number) as stored with the scheduled work; NONE is no propagation."""
+    if propagation is None:
+        return None
+    return int(getattr(propagation, "value", propagation)) or None
 
 
 class Task:
@@ -78,10 +86,10 @@ class RetryableTask(CompletableTask):
     """An activity or child workflow with a RetryPolicy: each failed attempt may schedule another."""
 
     def __init__(self, policy: "RetryPolicy", kind: str, name: str, input: str | None, started: float,
-                 instance_id: str | None = None) -> None:
+                 instance_id: str | None = None, extra: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.policy, self.kind, self.name, self.input = policy, kind, name, input
-        self.instance_id = instance_id
+        self.instance_id, self.extra = instance_id, extra
         self.started = started
         self.attempts = 1
 
@@ -193,6 +201,11 @@ class RetryPolicy:
         self.max_retry_interval = max_retry_interval
         self.retry_timeout = retry_timeout
 
+    @property
+    def obj(self) -> "RetryPolicy":
+        """Dapr's underlying durabletask policy; in wf the policy is its own."""
+        return self
+
 
 class DaprWorkflowContext:
     """What a workflow function receives as `ctx`. Every method is deterministic under replay."""
@@ -217,12 +230,26 @@ class DaprWorkflowContext:
         return self._ex.is_replaying
 
     def call_activity(self, activity: Callable[..., Any] | str, *, input: Any = None,
-                      retry_policy: RetryPolicy | None = None) -> Task:
-        return self._ex.call_activity(registered_name(activity), input, retry_policy)
+                      retry_policy: RetryPolicy | None = None, app_id: str | None = None,
+                      propagation: Any = None) -> Task:
+        """Schedule an activity; app_id runs it on a worker of that app (same store);
+        propagation (a PropagationScope) hands it this workflow's history."""
+        return self._ex.call_activity(registered_name(activity), input, retry_policy, app_id, _scope(propagation))
 
     def call_child_workflow(self, workflow: Callable[..., Any] | str, *, input: Any = None,
-                            instance_id: str | None = None, retry_policy: RetryPolicy | None = None) -> Task:
-        return self._ex.call_child_workflow(registered_name(workflow), input, instance_id, retry_policy)
+                            instance_id: str | None = None, retry_policy: RetryPolicy | None = None,
+                            app_id: str | None = None, propagation: Any = None) -> Task:
+        return self._ex.call_child_workflow(registered_name(workflow), input, instance_id, retry_policy, app_id,
+                                            _scope(propagation))
+
+    def is_patched(self, patch_name: str) -> bool:
+        """True on the new code path: for instances that reach this point from now on, and for
+        those that already took it; False for an instance replaying history from before it."""
+        return self._ex.is_patched(patch_name)
+
+    def get_propagated_history(self) -> Any:
+        """The history the caller propagated to this workflow (a PropagatedHistory), or None."""
+        return self._ex.propagated
 
     def create_timer(self, fire_at: datetime | timedelta) -> Task:
         return self._ex.create_timer(fire_at)
@@ -240,8 +267,18 @@ class DaprWorkflowContext:
 class WorkflowActivityContext:
     """What an activity function receives as `ctx`."""
 
-    def __init__(self, workflow_id: str, task_id: int, name: str = "") -> None:
+    def __init__(self, workflow_id: str, task_id: int, name: str = "",
+                 propagated: Callable[[], Any] | None = None) -> None:
         self._workflow_id, self._task_id, self._name = workflow_id, task_id, name
+        self._propagated = propagated
+
+    def get_inner_context(self) -> "WorkflowActivityContext":
+        """Dapr's inner durabletask context; in wf the context is its own."""
+        return self
+
+    def get_propagated_history(self) -> Any:
+        """The history the calling workflow propagated (a PropagatedHistory), or None."""
+        return self._propagated() if self._propagated is not None else None
 
     @property
     def workflow_id(self) -> str:

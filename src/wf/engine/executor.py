@@ -38,12 +38,17 @@ from wf import payload
 _EPOCH = datetime(1970, 1, 1)  # naive UTC, as Dapr's ctx.current_utc_datetime
 
 
+class StalledError(Exception):
+    """A replay meets a version or a patch this code cannot honour: the instance stalls (Dapr's
+    STALLED), keeping its history and inbox, until a worker that can run it starts."""
+
+
 @dataclass
 class Step:
     """What one call to advance() decided."""
 
     events: list[Event] = field(default_factory=list)  # to append to history, in order
-    status: str | None = None  # COMPLETED, FAILED or CONTINUED_AS_NEW; None while running
+    status: str | None = None  # COMPLETED, FAILED, CONTINUED_AS_NEW or STALLED; None while running
     output: str | None = None
     failure: FailureDetails | None = None
     custom_status: str | None = None
@@ -89,6 +94,13 @@ class Execution:
         self._continue: tuple[str | None, bool] | None = None
         self.done: Step | None = None  # set when the execution has ended
         self.history_len = 0
+        self.version: str | None = None  # the version of a versioned workflow this execution runs
+        self._started_event: Event | None = None
+        self._history_patches: set[str] = set()  # patches recorded in history (set before replay)
+        self._applied_patches: dict[str, bool] = {}
+        self._new_patches: list[str] = []  # patched this step: recorded with the step's events
+        self.propagation_loader: Callable[[], Any] | None = None  # reads what a caller propagated
+        self._propagated: Any = None
 
     # ---------------------------------------------------------------------- what the context calls
 
@@ -103,25 +115,61 @@ class Execution:
         self._tasks[self._seq] = task
         return task
 
-    def call_activity(self, name: str, input: Any, retry_policy: RetryPolicy | None) -> Task:
+    def call_activity(self, name: str, input: Any, retry_policy: RetryPolicy | None, app_id: str | None = None,
+                      propagation: int | None = None) -> Task:
         data = payload.encode(input)
+        routing = _routing(app_id, propagation)
         task: CompletableTask = (
-            RetryableTask(retry_policy, h.TASK_SCHEDULED, name, data, self._now) if retry_policy else CompletableTask()
-        )
-        return self._schedule(Event(h.TASK_SCHEDULED, self._now, name=name, data=data), task)
-
-    def call_child_workflow(self, name: str, input: Any, instance_id: str | None,
-                            retry_policy: RetryPolicy | None) -> Task:
-        data = payload.encode(input)
-        task: CompletableTask = (
-            RetryableTask(retry_policy, h.CHILD_WORKFLOW_CREATED, name, data, self._now, instance_id)
+            RetryableTask(retry_policy, h.TASK_SCHEDULED, name, data, self._now, extra=routing)
             if retry_policy else CompletableTask()
         )
-        return self._schedule(self._child_event(name, data, instance_id), task)
+        return self._schedule(Event(h.TASK_SCHEDULED, self._now, name=name, data=data, extra=routing), task)
 
-    def _child_event(self, name: str, data: str | None, instance_id: str | None) -> Event:
+    def call_child_workflow(self, name: str, input: Any, instance_id: str | None,
+                            retry_policy: RetryPolicy | None, app_id: str | None = None,
+                            propagation: int | None = None) -> Task:
+        data = payload.encode(input)
+        routing = _routing(app_id, propagation)
+        task: CompletableTask = (
+            RetryableTask(retry_policy, h.CHILD_WORKFLOW_CREATED, name, data, self._now, instance_id, extra=routing)
+            if retry_policy else CompletableTask()
+        )
+        return self._schedule(self._child_event(name, data, instance_id, routing), task)
+
+    def _child_event(self, name: str, data: str | None, instance_id: str | None,
+                     routing: dict[str, Any] | None = None) -> Event:
         child_id = instance_id or child_instance_id(self.instance_id, self.generation, self._seq + 1)
-        return Event(h.CHILD_WORKFLOW_CREATED, self._now, name=name, data=data, extra={"instance_id": child_id})
+        return Event(h.CHILD_WORKFLOW_CREATED, self._now, name=name, data=data,
+                     extra={"instance_id": child_id, **(routing or {})})
+
+    @property
+    def propagated(self) -> Any:
+        """The PropagatedHistory a caller handed this workflow (read once, when first asked)."""
+        if self.propagation_loader is not None:
+            self._propagated, self.propagation_loader = self.propagation_loader(), None
+        return self._propagated
+
+    def is_patched(self, name: str) -> bool:
+        """Dapr's patching: a patch recorded in history holds; one met while replaying old history
+        does not; one met for the first time holds from now on (and is recorded)."""
+        if name in self._applied_patches:
+            return self._applied_patches[name]
+        if name in self._history_patches:
+            patched = True
+        elif self.is_replaying:
+            patched = False
+        else:
+            patched = True
+            self._new_patches.append(name)
+            self._history_patches.add(name)
+        self._applied_patches[name] = patched
+        return patched
+
+    def record_version(self, version: str) -> None:
+        """A versioned workflow chose its version at the start: it is kept in the start event."""
+        self.version = version
+        if self._started_event is not None:
+            self._started_event.extra = {**(self._started_event.extra or {}), "version": version}
 
     def create_timer(self, fire_at: datetime | timedelta) -> TimerTask:
         if isinstance(fire_at, timedelta):
@@ -253,8 +301,12 @@ class Execution:
             return False
         self._started = True
         self.generation = int(e.get("generation", 0))
+        self.version, self._started_event = e.get("version"), e
         try:
             result = payload.call_with_input(self.fn, self.ctx, payload.decode(e.data))
+        except StalledError as exc:
+            self.done = Step(status="STALLED", failure=FailureDetails(str(exc), "VersionNotRegistered"))
+            return True
         except Exception as exc:
             self._fail(failure_of(exc))
             return True
@@ -316,11 +368,12 @@ class Execution:
         if retry is not None:
             retry.attempts += 1
             if retry.kind == h.TASK_SCHEDULED:
-                event = Event(h.TASK_SCHEDULED, self._now, name=retry.name, data=retry.input)
+                event = Event(h.TASK_SCHEDULED, self._now, name=retry.name, data=retry.input, extra=retry.extra)
             else:
-                event = self._child_event(retry.name, retry.input, None)
+                event = self._child_event(retry.name, retry.input, None, retry.extra)
                 if retry.instance_id:
-                    event.extra = {"instance_id": f"{retry.instance_id}-r{retry.attempts}"[-64:]}
+                    event.extra = {**(event.extra or {}),
+                                   "instance_id": f"{retry.instance_id}-r{retry.attempts}"[-64:]}
             self._schedule(event, retry)
             return True
         task._set_result(None)
@@ -376,6 +429,8 @@ class Execution:
     def replay(self, past: list[Event]) -> None:
         """Re-run the generator over recorded history. Raises NonDeterminismError on a mismatch."""
         self.is_replaying = True
+        for e in past:  # is_patched answers from every patch the history holds, before the code runs
+            self._history_patches.update(e.get("patches", ()))
         for e in past:
             self._apply(e)
         self.history_len += len(past)
@@ -396,7 +451,16 @@ class Execution:
             event.ts = now
             step_events.append(event)
         self._pending.clear()
+        self._check_patches()
         step = self.done if self.done is not None else Step()
+        if step.status == "STALLED":  # nothing of this turn is kept: it runs again once unstalled
+            self._new_patches.clear()
+            step.events = []
+            return step
+        if self._new_patches and step_events:
+            first = step_events[0]
+            first.extra = {**(first.extra or {}), "patches": list(self._new_patches)}
+            self._new_patches.clear()
         if step.status in ("COMPLETED", "FAILED"):
             step_events.append(Event(h.EXECUTION_COMPLETED, now, data=step.output,
                                      failure=step.failure.to_dict() if step.failure else None,
@@ -410,16 +474,40 @@ class Execution:
         return step
 
 
+    def _check_patches(self) -> None:
+        """A patch the history holds that this code never asked about: the code changed under a
+        running instance in a way it cannot replay, so the instance stalls (Dapr's rule)."""
+        if self.done is not None and self.done.status in ("STALLED", "TERMINATED"):
+            return
+        missing = sorted(self._history_patches - set(self._applied_patches))
+        if missing:
+            self.done = Step(status="STALLED", failure=FailureDetails(
+                f"workflow {self.name!r}: history holds patch {missing[0]!r}, which this code no longer checks "
+                "with ctx.is_patched()", "PatchMismatch"))
+
+
+def _routing(app_id: str | None, propagation: int | None) -> dict[str, Any] | None:
+    """The extra of a scheduled activity or child: the app that runs it, the history it receives."""
+    extra: dict[str, Any] = {}
+    if app_id:
+        extra["app_id"] = app_id
+    if propagation:
+        extra["propagation"] = propagation
+    return extra or None
+
+
 def task_name(task: Task, e: Event) -> str:
     name = getattr(task, "name", None) or e.name
     return repr(name) if name else f"#{e.task_id}"
 
 
 def execute(fn: Callable[..., Any], instance_id: str, name: str, past: list[Event], new: list[Event],
-            now: float) -> tuple[Execution, Step]:
+            now: float, propagated: Callable[[], Any] | None = None) -> tuple[Execution, Step]:
     """The pure function: replay `past`, apply `new`, and return the execution and its step.
-    A non-determinism error (or any replay failure) fails the instance with its message."""
+    A non-determinism error (or any replay failure) fails the instance with its message.
+    `propagated` reads the history a caller propagated, if the workflow asks for it."""
     ex = Execution(fn, instance_id, name)
+    ex.propagation_loader = propagated
     try:
         ex.replay(past)
     except NonDeterminismError as exc:

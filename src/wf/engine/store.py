@@ -30,7 +30,7 @@ from typing import Any
 
 from wf.model import InvalidArgumentError, ListFilter, StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 NEVER = 1e18  # visible_at of a claimed task: hidden until released
 BUSY_TIMEOUT_S = 30.0
 TERMINAL = ("COMPLETED", "FAILED", "TERMINATED", "CANCELED")
@@ -138,6 +138,12 @@ MIGRATIONS: list[str] = [
     );
     CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at REAL NOT NULL);
     CREATE INDEX ix_instances_terminal ON instances (app_id, status, completed_at) WHERE completed_at IS NOT NULL;
+    """,
+    # 3 -> 4: what each worker registered (JSON lists of names): a worker claims only those, and
+    # `wf workers` / `wf get` show who can run what.
+    """
+    ALTER TABLE workers ADD COLUMN workflows TEXT;
+    ALTER TABLE workers ADD COLUMN activities TEXT;
     """,
 ]
 
@@ -257,6 +263,16 @@ def _chunks(seq: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
 
 def _marks(n: int) -> str:
     return ",".join("?" * n)
+
+
+def _names_clause(names: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
+    """` AND name IN (...)` and its parameters; nothing when names is None (any name)."""
+    if names is None:
+        return "", ()
+    names = tuple(names)
+    if not names:
+        return " AND 0", ()
+    return f" AND name IN ({_marks(len(names))})", names
 
 
 class Store:
@@ -868,11 +884,16 @@ class Store:
             rows,
         )
 
-    def claim_tasks(self, app_id: str, owner: str, now: float, limit: int) -> list[TaskRow]:
+    def claim_tasks(self, app_id: str, owner: str, now: float, limit: int,
+                    names: Sequence[str] | None = None) -> list[TaskRow]:
+        """Claim visible tasks of an app; with `names`, only activities of those names (a worker
+        claims what it registered)."""
+        only, params = _names_clause(names)
         rows = self.conn.execute(
             "UPDATE tasks SET owner = ?, visible_at = ? WHERE id IN (SELECT id FROM tasks WHERE app_id = ? "
-            "AND visible_at <= ? ORDER BY visible_at LIMIT ?) RETURNING id, iid, instance_id, task_id, name, input",
-            (owner, NEVER, app_id, now, limit),
+            f"AND visible_at <= ?{only} ORDER BY visible_at LIMIT ?) "
+            "RETURNING id, iid, instance_id, task_id, name, input",
+            (owner, NEVER, app_id, now, *params, limit),
         ).fetchall()
         return [TaskRow(*r) for r in rows]
 
@@ -898,18 +919,23 @@ class Store:
     def delete_tasks(self, iid: int) -> None:
         self.conn.execute("DELETE FROM tasks WHERE iid = ?", (iid,))
 
-    def next_task_due(self, app_id: str) -> float | None:
+    def next_task_due(self, app_id: str, names: Sequence[str] | None = None) -> float | None:
+        only, params = _names_clause(names)
         with self.lock:
-            return self.conn.execute("SELECT MIN(visible_at) FROM tasks WHERE app_id = ?", (app_id,)).fetchone()[0]
+            return self.conn.execute(f"SELECT MIN(visible_at) FROM tasks WHERE app_id = ?{only}",
+                                     (app_id, *params)).fetchone()[0]
 
     # ------------------------------------------------------------------------------ orchestration claims
 
-    def claim_instances(self, app_id: str, owner: str, now: float, limit: int) -> list[InstanceRow]:
+    def claim_instances(self, app_id: str, owner: str, now: float, limit: int,
+                        names: Sequence[str] | None = None) -> list[InstanceRow]:
+        """Claim ready instances of an app; with `names`, only workflows of those names."""
+        only, params = _names_clause(names)
         rows = self.conn.execute(
             f"UPDATE instances SET owner = ? WHERE iid IN (SELECT iid FROM instances WHERE app_id = ? "
-            "AND ready_at <= ? AND (owner IS NULL OR owner = ?) ORDER BY ready_at LIMIT ?) "
+            f"AND ready_at <= ? AND (owner IS NULL OR owner = ?){only} ORDER BY ready_at LIMIT ?) "
             f"RETURNING {INSTANCE_COLUMNS}",
-            (owner, app_id, now, owner, limit),
+            (owner, app_id, now, owner, *params, limit),
         ).fetchall()
         return [InstanceRow(*r) for r in rows]
 
@@ -931,13 +957,36 @@ class Store:
                 (app_id,),
             ).fetchone()[0]
 
-    def next_instance_due(self, app_id: str, owner: str) -> float | None:
+    def next_instance_due(self, app_id: str, owner: str, names: Sequence[str] | None = None) -> float | None:
+        only, params = _names_clause(names)
         with self.lock:
             return self.conn.execute(
                 "SELECT MIN(ready_at) FROM instances WHERE app_id = ? AND ready_at IS NOT NULL "
-                "AND (owner IS NULL OR owner = ?)",
-                (app_id, owner),
+                f"AND (owner IS NULL OR owner = ?){only}",
+                (app_id, owner, *params),
             ).fetchone()[0]
+
+    def stall_instance(self, iid: int, failure_json: str, now: float) -> None:
+        """A replay met a version or patch its worker cannot honour: STALLED, its inbox kept for
+        when a worker that can run it starts (unstall)."""
+        self.conn.execute(
+            "UPDATE instances SET status = 'STALLED', failure = ?, updated_at = ?, ready_at = NULL, owner = NULL, "
+            "version = version + 1 WHERE iid = ?",
+            (failure_json, now, iid),
+        )
+
+    def unstall(self, app_id: str, names: Sequence[str], now: float) -> int:
+        """Stalled instances of these workflows run again (each stalls again if it still cannot)."""
+        if not names:
+            return 0
+        only, params = _names_clause(names)
+        return self.conn.execute(
+            "UPDATE instances SET status = CASE WHEN EXISTS (SELECT 1 FROM history WHERE history.iid = instances.iid) "
+            "THEN 'RUNNING' ELSE 'PENDING' END, failure = NULL, updated_at = ?, "
+            "ready_at = (SELECT MIN(visible_at) FROM inbox WHERE inbox.iid = instances.iid) "
+            f"WHERE app_id = ? AND status = 'STALLED'{only}",
+            (now, app_id, *params),
+        ).rowcount
 
     def release_instances(self, owner: str, iids: Sequence[int] | None = None) -> None:
         if iids is None:
@@ -950,6 +999,31 @@ class Store:
             )
 
     # ------------------------------------------------------------------------------ workers and leases
+
+    def record_registrations(self, worker_id: str, workflows: Sequence[str], activities: Sequence[str]) -> None:
+        """What a worker registered (it claims only these), for `wf workers` and `wf get`."""
+        import json
+
+        self.conn.execute("UPDATE workers SET workflows = ?, activities = ? WHERE worker_id = ?",
+                          (json.dumps(sorted(workflows)), json.dumps(sorted(activities)), worker_id))
+
+    def registered_by_live_workers(self, app_id: str, since: float) -> tuple[set[str], set[str]] | None:
+        """The workflow and activity names the live workers of an app registered; None when none
+        of them recorded registrations (workers outside the process, or none at all)."""
+        import json
+
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT workflows, activities FROM workers WHERE app_id = ? AND heartbeat >= ? "
+                "AND workflows IS NOT NULL", (app_id, since)).fetchall()
+        if not rows:
+            return None
+        workflows: set[str] = set()
+        activities: set[str] = set()
+        for w, a in rows:
+            workflows.update(json.loads(w))
+            activities.update(json.loads(a or "[]"))
+        return workflows, activities
 
     def heartbeat(self, worker_id: str, app_id: str, host: str, pid: int, now: float) -> None:
         self.conn.execute(

@@ -27,7 +27,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from wf.engine import control, signals
+from wf.engine import control, propagation, signals
 from wf.engine import history as h
 from wf.engine.context import WorkflowActivityContext
 from wf.engine.executor import Execution, Step, execute, failed_step, failure_of
@@ -168,6 +168,29 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self.store: Store | None = None
+        self._registrations_changed = True  # recorded (and stalled instances retried) on the next turn
+
+    @property
+    def is_ready(self) -> bool:
+        """Started and claiming (wait_for_worker_ready)."""
+        return self._thread is not None and self._thread.is_alive() and not self._registrations_changed
+
+    def registrations_changed(self) -> None:
+        """The runtime registered something after start: record it and claim accordingly."""
+        self._registrations_changed = True
+        self._wake.set()
+
+    def _names(self) -> tuple[list[str], list[str]]:
+        """Routing by name: the workflows and activities this worker claims (the registry may grow)."""
+        return list(self.workflows), list(self.activities)
+
+    def _record_registrations(self, now: float) -> None:
+        assert self.store is not None
+        if self._registrations_changed:
+            self._registrations_changed = False
+            workflows, activities = self._names()
+            self.store.record_registrations(self.worker_id, workflows, activities)
+            self.store.unstall(self.app_id, workflows, now)
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -244,9 +267,10 @@ class Worker:
 
     def _compute_next_due(self) -> float | None:
         assert self.store is not None
-        dues = [self.store.next_instance_due(self.app_id, self.worker_id)]
+        workflows, activities = self._names()
+        dues = [self.store.next_instance_due(self.app_id, self.worker_id, workflows)]
         if self._inflight < self.max_activities:
-            dues.append(self.store.next_task_due(self.app_id))
+            dues.append(self.store.next_task_due(self.app_id, activities))
         known = [d for d in dues if d is not None]
         return min(known) if known else None
 
@@ -265,18 +289,20 @@ class Worker:
                     store.heartbeat(self.worker_id, self.app_id, self.host, self.pid, now)
                     self._reap(now)
                     self._last_heartbeat = now
+                self._record_registrations(now)
+                workflows, activities = self._names()
                 if self._to_release:
                     store.release_instances(self.worker_id, self._to_release)
                     self._to_release.clear()
                 self._record_done(now, done)
                 # Workflows advance while draining too: the results just recorded move them on.
-                claimed = store.claim_instances(self.app_id, self.worker_id, now, self.max_workflows)
+                claimed = store.claim_instances(self.app_id, self.worker_id, now, self.max_workflows, workflows)
                 if claimed:
                     self._advance_all(claimed, now)
                 if claim:
                     free = self.max_activities - self._inflight
                     if free > 0:
-                        tasks = store.claim_tasks(self.app_id, self.worker_id, now, free)
+                        tasks = store.claim_tasks(self.app_id, self.worker_id, now, free, activities)
                 self._next_due = None
         except BaseException:
             for d in done:  # not committed: keep them for the next turn
@@ -383,14 +409,21 @@ class Worker:
             step = ex.advance(events, now)
         else:
             past = [Event.from_json(text) for text in store.load_history(row.iid)]
-            ex, step = execute(fn, row.instance_id, row.name, past, events, now)
+            loader = (lambda r=row: propagation.received(store, r)) if row.parent_iid is not None else None
+            ex, step = execute(fn, row.instance_id, row.name, past, events, now, loader)
             start_seq = len(past)
+        if step.status == "STALLED":  # keeps its inbox and history; runs again once a worker can
+            assert step.failure is not None
+            store.stall_instance(row.iid, h.encode_json(step.failure.to_dict()), now)
+            self._cache.pop(row.iid, None)
+            return
         batch.history.extend((row.iid, start_seq + i, e.to_json()) for i, e in enumerate(step.events))
         batch.consumed.extend(mid for mid, _ in messages)
         ended = step.status is not None
         for e in step.events:
             if e.type == h.TASK_SCHEDULED and not ended:
-                batch.tasks.append((row.app_id, row.iid, row.instance_id, e.event_id, e.name or "", e.data, now))
+                target = e.get("app_id") or row.app_id  # a cross-app call runs on that app's workers
+                batch.tasks.append((target, row.iid, row.instance_id, e.event_id, e.name or "", e.data, now))
             elif e.type == h.TIMER_CREATED and not ended:
                 fire_at = float(e.get("fire_at", now))
                 fired = Event(h.TIMER_FIRED, fire_at, task_id=e.event_id, extra={"fire_at": fire_at})
@@ -412,7 +445,8 @@ class Worker:
     def _start_child(self, row: InstanceRow, e: Event, now: float) -> None:
         assert self.store is not None
         child_id = e.get("instance_id")
-        iid = control.create_instance(self.store, app_id=row.app_id, instance_id=child_id, name=e.name or "",
+        iid = control.create_instance(self.store, app_id=e.get("app_id") or row.app_id, instance_id=child_id,
+                                      name=e.name or "",
                                       input=e.data, start_ts=now, now=now, parent_iid=row.iid,
                                       parent_task_id=e.event_id)
         if iid is None:
@@ -448,13 +482,21 @@ class Worker:
                                      "ActivityNotRegistered")
             self._finish(t, None, failure)
             return
-        ctx = WorkflowActivityContext(t.instance_id, t.task_id, t.name)
+        ctx = WorkflowActivityContext(t.instance_id, t.task_id, t.name, lambda: self._propagated_to(t))
         if asyncio.iscoroutinefunction(fn):
             future = asyncio.run_coroutine_threadsafe(self._call_async(fn, ctx, t), self._event_loop())
             future.add_done_callback(lambda f: self._finish_future(t, f))
         else:
             assert self._pool is not None
             self._pool.submit(self._call_sync, fn, ctx, t)
+
+    def _propagated_to(self, t: TaskRow) -> Any:
+        """Read on the activity's thread, over its own connection."""
+        store = Store(self.db_path, durability=self.durability)
+        try:
+            return propagation.for_task(store, t.iid, t.task_id)
+        finally:
+            store.close()
 
     async def _call_async(self, fn: Callable[..., Any], ctx: WorkflowActivityContext, t: TaskRow) -> Any:
         return await _call_activity(fn, ctx, t.input)
