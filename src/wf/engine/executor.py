@@ -432,6 +432,8 @@ class Execution:
         for e in past:  # is_patched answers from every patch the history holds, before the code runs
             self._history_patches.update(e.get("patches", ()))
         for e in past:
+            if self.done is not None and self.done.status == "STALLED":
+                break  # a version this worker lacks: the rest of the history cannot replay
             self._apply(e)
         self.history_len += len(past)
 

@@ -55,6 +55,11 @@ def for_instance(store: Store, row: InstanceRow, now: float) -> list[PendingItem
         items.append(PendingItem("no_worker", message=(
             f"no live worker of app {row.app_id!r}: start one with "
             f"`wf{'' if row.app_id == 'default' else ' -a ' + row.app_id} worker --app MODULE:ATTR`")))
+    elif row.status in ("RUNNING", "PENDING"):
+        registered = store.registered_by_live_workers(row.app_id, now - lease_seconds())
+        if registered is not None and row.name not in registered[0]:  # routing by name: nobody claims it
+            items.append(PendingItem("no_worker", message=(
+                f"no live worker of app {row.app_id!r} registers workflow {row.name!r}")))
     return items
 
 

@@ -82,13 +82,16 @@ class WorkflowRuntime:
         this worker as wf's own do; logger_options sets the level and handler of the `wf` logger;
         host, port, interceptors, worker_ready_timeout, max_grpc_message_length and the history
         cache settings are accepted and have no effect (the runtime works on the store, not on a
-        sidecar's stream)."""
+        sidecar's stream); disable_stateful_history=True replays every step from the history
+        instead of keeping running workflows in memory (code changed in a running process is then
+        seen at the next step, as in Dapr)."""
         self._db, self._app_id, self._durability = db, app_id, durability
         activities = max_concurrent_activities or maximum_concurrent_activity_work_items
         if maximum_thread_pool_workers:
             activities = min(activities or maximum_thread_pool_workers, maximum_thread_pool_workers)
         self.max_concurrent_activities = activities
         self.max_concurrent_workflows = max_concurrent_workflows or maximum_concurrent_orchestration_work_items
+        self._replay_every_step = disable_stateful_history
         if logger_options is not None:
             _apply_logger_options(logger_options)
         self.workflows: dict[str, Callable[..., Any]] = {}
@@ -205,7 +208,8 @@ class WorkflowRuntime:
         worker = Worker(self.db_path, self.app_id, self.workflows, self.activities,
                         max_concurrent_activities=self.max_concurrent_activities,
                         max_concurrent_workflows=self.max_concurrent_workflows,
-                        durability=settings.resolve("durability", self._durability))
+                        durability=settings.resolve("durability", self._durability),
+                        **({"cache_size": 0} if self._replay_every_step else {}))
         worker.start()
         self._worker = worker
         from wf.engine.retention import RetentionRunner

@@ -143,7 +143,8 @@ def _pid_alive(pid: int) -> bool:
 class Worker:
     def __init__(self, db_path: str | os.PathLike, app_id: str, workflows: dict[str, Callable[..., Any]],
                  activities: dict[str, Callable[..., Any]], *, max_concurrent_activities: int | None = None,
-                 max_concurrent_workflows: int | None = None, durability: str | None = None) -> None:
+                 max_concurrent_workflows: int | None = None, durability: str | None = None,
+                 cache_size: int = CACHE_SIZE) -> None:
         self.db_path, self.app_id = db_path, app_id
         self.workflows, self.activities = workflows, activities
         # durabletask's default: activities mostly wait on I/O, and the pool starts threads lazily.
@@ -153,6 +154,7 @@ class Worker:
         self.host, self.pid = socket.gethostname(), os.getpid()
         self.worker_id = f"{self.host}:{self.pid}:{uuid.uuid4().hex[:8]}"
         self._cache: OrderedDict[int, tuple[Execution, int]] = OrderedDict()
+        self.cache_size = cache_size  # 0: every step replays the history (Dapr's disable_stateful_history)
         self._to_release: list[int] = []
         self._done: queue.SimpleQueue[_Done] = queue.SimpleQueue()
         self._wake = threading.Event()
@@ -438,7 +440,7 @@ class Worker:
         if ex is not None:
             self._cache[row.iid] = (ex, row.version + 1)
             self._cache.move_to_end(row.iid)
-            while len(self._cache) > CACHE_SIZE:
+            while len(self._cache) > self.cache_size:
                 old, _ = self._cache.popitem(last=False)
                 self._to_release.append(old)
 

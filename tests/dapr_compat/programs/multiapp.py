@@ -1,0 +1,61 @@
+"""Three apps on one store: `python multiapp.py front|middle|back`. front starts a workflow that
+calls a child workflow on app `middle`, which calls an activity on app `back`. FAIL_MIDDLE=1 or
+FAIL_BACK=1 make that part fail; the caller sees a task failure."""
+
+import os
+import sys
+import time
+from datetime import timedelta
+
+import wf
+
+role = sys.argv[1]
+wfr = wf.WorkflowRuntime(app_id=role)
+retry = wf.RetryPolicy(first_retry_interval=timedelta(milliseconds=50), max_number_of_attempts=2)
+
+if role == "front":
+    @wfr.workflow
+    def front_flow(ctx: wf.DaprWorkflowContext):
+        try:
+            got = yield ctx.call_child_workflow("middle_flow", input=1, app_id="middle", retry_policy=retry)
+            print(f"front: child returned {got}", flush=True)
+        except wf.TaskFailedError as exc:
+            print(f"front: child failed: {exc.details.error_type}", flush=True)
+        return "front done"
+
+elif role == "middle":
+    @wfr.workflow
+    def middle_flow(ctx: wf.DaprWorkflowContext, n: int):
+        if not ctx.is_replaying:
+            print("middle: called", flush=True)
+        if os.environ.get("FAIL_MIDDLE"):
+            raise ValueError("middle fails")
+        try:
+            got = yield ctx.call_activity("back_step", input=n, app_id="back", retry_policy=retry)
+            print(f"middle: activity returned {got}", flush=True)
+        except wf.TaskFailedError as exc:
+            print(f"middle: activity failed: {exc.details.message}", flush=True)
+            got = -1
+        return got + 1
+
+else:
+    @wfr.activity
+    def back_step(ctx: wf.WorkflowActivityContext, n: int) -> int:
+        print(f"back: called with {n} from {ctx.workflow_id}", flush=True)
+        if os.environ.get("FAIL_BACK"):
+            raise ValueError("back fails")
+        return n * 100
+
+
+if __name__ == "__main__":
+    wfr.start()
+    if role == "front":
+        client = wf.DaprWorkflowClient(app_id="front")
+        iid = client.schedule_new_workflow("front_flow")
+        state = client.wait_for_workflow_completion(iid, timeout_in_seconds=60)
+        print(f"front: {state.runtime_status.name} {state.serialized_output}", flush=True)
+    else:
+        deadline = time.monotonic() + float(os.environ.get("SERVE_SECONDS", "60"))
+        while time.monotonic() < deadline and not os.path.exists(os.environ.get("STOP_FILE", "/nonexistent")):
+            time.sleep(0.05)
+    wfr.shutdown()
