@@ -10,20 +10,10 @@ from typing import TYPE_CHECKING, Any
 from wf import payload
 from wf.engine.context import registered_name
 from wf.management import UNSET, WorkflowHistoryEvent, WorkflowInstanceIdPage
-from wf.model import BulkResult, HistoryEvent, ListFilter, UnsupportedError, WorkflowState, WorkflowStatus
+from wf.model import BulkResult, HistoryEvent, ListFilter, WorkflowState, WorkflowStatus
 
 if TYPE_CHECKING:
     from wf.backends.base import Backend
-
-
-class _Unset:
-    """The default of an argument left out (as Dapr's dapr.ext.workflow.UNSET): not the same as None."""
-
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET: Any = _Unset()
 
 
 def _statuses(status: Any) -> tuple[WorkflowStatus, ...] | None:
@@ -150,15 +140,14 @@ class WorkflowClient:
     def rerun_workflow_from_event(self, instance_id: str, event_id: int, *, new_instance_id: str | None = None,
                                   input: Any = UNSET, new_child_workflow_instance_id: str | None = None,
                                   app_id: str | None = None) -> str:
-        """A new instance whose history is instance_id's up to event_id, running on from there.
-        input=UNSET keeps the original input; new_child_workflow_instance_id has no effect in wf."""
-        backend = self._for(app_id)
-        rerun = getattr(backend, "rerun", None)
-        if rerun is None:
-            raise UnsupportedError(f"this engine ({backend.capabilities().engine}) cannot rerun a workflow")
+        """A new instance that replays instance_id's history up to its event event_id (an activity,
+        timer or child workflow, see get_workflow_history), runs that again and goes on; returns
+        its id. `input` replaces that event's input (None clears it); left out, it is kept.
+        new_child_workflow_instance_id is accepted and has no effect in wf."""
         overwrite = input is not UNSET
-        return rerun(instance_id, event_id, new_instance_id=new_instance_id,
-                     input=payload.encode(input) if overwrite else None, overwrite_input=overwrite)
+        return self._for(app_id).rerun(instance_id, event_id, new_instance_id=new_instance_id,
+                                       input=payload.encode(input) if overwrite else None,
+                                       overwrite_input=overwrite)
 
     def get_workflow_history(self, instance_id: str) -> list[WorkflowHistoryEvent]:
         """The instance's history in Dapr's shape (wf's CLI shows its own: Backend.history)."""
@@ -182,15 +171,6 @@ class WorkflowClient:
             token = page.continuation_token
             if token is None:
                 return
-
-    def rerun_workflow_from_event(self, instance_id: str, event_id: int, *, new_instance_id: str | None = None,
-                                  input: Any = UNSET) -> str:
-        """A new instance that replays instance_id's history up to its event event_id (an activity,
-        timer or child workflow, see get_workflow_history), runs that again and goes on; returns
-        its id. `input` replaces that event's input (None clears it); left out, it is kept."""
-        overwrite = input is not UNSET
-        return self.backend.rerun(instance_id, event_id, new_instance_id=new_instance_id,
-                                  input=payload.encode(input) if overwrite else None, overwrite_input=overwrite)
 
     # ------------------------------------------------------------------------------ wf's extensions
 
