@@ -34,7 +34,7 @@ def test_workflow_client_over_grpc(sidecar):
         state = client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
         assert state.runtime_status == wf.WorkflowStatus.COMPLETED
         assert [s.instance_id for s in client.list_workflows(status="COMPLETED")] == ["py-1"]
-        assert [e.event_type for e in client.get_workflow_history(iid)][:2] == ["ExecutionStarted",
+        assert [e.event_type for e in client.get_history(iid)][:2] == ["ExecutionStarted",
                                                                                "ExecutionSuspended"]
         sidecar.instances[iid].history.append(hpb.HistoryEvent(eventId=2, timestamp=now_ts(),
                                                                taskScheduled=hpb.TaskScheduledEvent(name="a")))

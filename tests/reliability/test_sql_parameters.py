@@ -25,6 +25,8 @@ ALLOWED = {
     "_marks(len(chunk))": "a run of '?' placeholders",
     "_marks(len(flt.statuses))": "a run of '?' placeholders",
     "_marks(len(TERMINAL))": "a run of '?' placeholders",
+    "_marks(len(names))": "a run of '?' placeholders",
+    "only": "_names_clause(): ' AND name IN (?, ...)', ' AND 0' or '' (checked below)",
     "marks": "marks = _marks(len(chunk)) (checked below)",
     "cols": "READ_COLUMNS or SUMMARY_COLUMNS (checked below)",
     "INSTANCE_COLUMNS": "a module constant",
@@ -147,3 +149,10 @@ def test_no_sql_outside_store_py():
         if re.search(r"\.execute(many)?\(\s*f?[\"'](SELECT|INSERT|UPDATE|DELETE|PRAGMA)", text, re.I):
             offenders.append(str(path.relative_to(SRC_ROOT)))
     assert not offenders, offenders
+
+
+def test_the_name_filter_fragment_holds_placeholders_only():
+    clause, params = store_module._names_clause(["a'; DROP TABLE x; --", "b"])
+    assert clause == " AND name IN (?,?)" and params == ("a'; DROP TABLE x; --", "b")
+    assert store_module._names_clause([]) == (" AND 0", ())
+    assert store_module._names_clause(None) == ("", ())
