@@ -105,7 +105,7 @@ def test_rerun_is_recorded_and_so_is_a_refused_one(db, tmp_path):
     with rt:
         client.schedule_new_workflow(two, input=1, instance_id="r1")
         client.wait_for_workflow_completion("r1", timeout_in_seconds=20)
-        event_id = next(e.event_id for e in client.get_workflow_history("r1") if e.event_type == "TaskScheduled")
+        event_id = next(e.event_id for e in client.get_history("r1") if e.event_type == "TaskScheduled")
         client.rerun_workflow_from_event("r1", event_id, new_instance_id="r1-again")
         with pytest.raises(wflib.WfError):
             client.rerun_workflow_from_event("r1", event_id, new_instance_id="r1-again")  # the id is taken

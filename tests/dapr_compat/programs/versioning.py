@@ -12,7 +12,8 @@ wfr = wf.WorkflowRuntime()
 
 @wfr.activity(name="say")
 def say(ctx, text):
-    print(f"{part}: {text}", flush=True)
+    sys.stdout.write(f"{part}: {text}\n")  # one write: activities of two instances may print at once
+    sys.stdout.flush()
 
 
 def v1(ctx: wf.DaprWorkflowContext):
