@@ -8,6 +8,12 @@ from datetime import datetime, timedelta
 
 import wf
 
+
+def out(text: str) -> None:
+    """One write per line: the main thread and activity threads print at once."""
+    sys.stdout.write(f"{text}\n")
+    sys.stdout.flush()
+
 wfr = wf.WorkflowRuntime()
 Check = namedtuple("Check", "attempt healthy")
 
@@ -40,14 +46,14 @@ def purchase(ctx: wf.DaprWorkflowContext, order: Order):
 
 @wfr.activity(name="notify")
 def notify(ctx, order: Order):
-    print(f"approval needed: {order.product} costs {order.cost}", flush=True)
+    out(f"approval needed: {order.product} costs {order.cost}")
 
 
 @wfr.workflow(name="monitor")
 def monitor(ctx: wf.DaprWorkflowContext, check):
     status = yield ctx.call_activity(probe, input=check)
     if not ctx.is_replaying:
-        print(f"check {check.attempt}: {status}", flush=True)
+        out(f"check {check.attempt}: {status}")
     if check.attempt >= 3:
         return check.attempt
     yield ctx.create_timer(timedelta(milliseconds=50))
@@ -63,13 +69,13 @@ if __name__ == "__main__":
     wfr.start()
     client = wf.DaprWorkflowClient()
     small = client.schedule_new_workflow(purchase, input=Order(10, "pen", 1))
-    print(f"small: {client.wait_for_workflow_completion(small, timeout_in_seconds=20).serialized_output}", flush=True)
+    out(f"small: {client.wait_for_workflow_completion(small, timeout_in_seconds=20).serialized_output}")
     big = client.schedule_new_workflow(purchase, input=Order(2000, "desk", 2), instance_id="order-big")
     client.wait_for_workflow_start(big)
     client.raise_workflow_event(big, "approval", data=Approval("Me"))
-    print(f"big: {client.wait_for_workflow_completion(big, timeout_in_seconds=20).serialized_output}", flush=True)
+    out(f"big: {client.wait_for_workflow_completion(big, timeout_in_seconds=20).serialized_output}")
     mon = client.schedule_new_workflow(monitor, input=Check(1, True), instance_id="job1")
     state = client.wait_for_workflow_completion(mon, timeout_in_seconds=20)
-    print(f"monitor: {state.runtime_status.name} after {state.serialized_output} checks", flush=True)
-    print(f"state input: {state.serialized_input}", flush=True)
+    out(f"monitor: {state.runtime_status.name} after {state.serialized_output} checks")
+    out(f"state input: {state.serialized_input}")
     wfr.shutdown()

@@ -7,6 +7,12 @@ from datetime import timedelta
 
 import wf
 
+
+def out(text: str) -> None:
+    """One write per line: the main thread and activity threads print at once."""
+    sys.stdout.write(f"{text}\n")
+    sys.stdout.flush()
+
 policy = wf.RetryPolicy(first_retry_interval=timedelta(milliseconds=50), max_number_of_attempts=3,
                         backoff_coefficient=2, max_retry_interval=timedelta(seconds=1))
 wfr = wf.WorkflowRuntime()
@@ -17,7 +23,7 @@ child_runs = 0
 @wfr.workflow(name="greeter")
 def greeter(ctx: wf.DaprWorkflowContext, greeting: str):
     if not ctx.is_replaying:
-        print(f"workflow got {greeting}", flush=True)
+        out(f"workflow got {greeting}")
     total = yield ctx.call_activity(add, input=5)
     yield ctx.call_activity(flaky, retry_policy=policy)
     child = yield ctx.call_child_workflow(fussy_child, input=total, retry_policy=policy)
@@ -31,7 +37,7 @@ def greeter(ctx: wf.DaprWorkflowContext, greeting: str):
 
 @wfr.activity
 def add(ctx: wf.WorkflowActivityContext, n: int) -> int:
-    print(f"add {n} for {ctx.workflow_id}", flush=True)
+    out(f"add {n} for {ctx.workflow_id}")
     return n + 1
 
 
@@ -39,7 +45,7 @@ def add(ctx: wf.WorkflowActivityContext, n: int) -> int:
 def flaky(ctx):
     global flaky_calls
     flaky_calls += 1
-    print(f"flaky attempt {flaky_calls}", flush=True)
+    out(f"flaky attempt {flaky_calls}")
     if flaky_calls < 2:
         raise ValueError("not yet")
 
@@ -49,7 +55,7 @@ def fussy_child(ctx: wf.DaprWorkflowContext, n: int):
     global child_runs
     if not ctx.is_replaying:
         child_runs += 1
-        print(f"child run {child_runs}", flush=True)
+        out(f"child run {child_runs}")
     if child_runs < 2:
         raise ValueError("child not yet")
     return n * 10
@@ -61,22 +67,22 @@ def main_sync() -> None:
     iid = client.schedule_new_workflow(greeter, input="hello", instance_id="basics-1")
     client.wait_for_workflow_start(iid)
     state = client.get_workflow_state(iid)
-    print(f"started: {state.runtime_status}", flush=True)
+    out(f"started: {state.runtime_status}")
     while "TimerCreated" not in [e.event_type for e in client.get_history(iid)]:
         import time
 
         time.sleep(0.05)
     client.pause_workflow(iid)
-    print(f"after pause: {client.get_workflow_state(iid).runtime_status.name}", flush=True)
+    out(f"after pause: {client.get_workflow_state(iid).runtime_status.name}")
     client.resume_workflow(iid)
-    print(f"after resume: {client.get_workflow_state(iid).runtime_status.name}", flush=True)
+    out(f"after resume: {client.get_workflow_state(iid).runtime_status.name}")
     client.raise_workflow_event(iid, "go", data={"by": "test"})
     state = client.wait_for_workflow_completion(iid, timeout_in_seconds=30)
-    print(f"result: {state.serialized_output}", flush=True)
+    out(f"result: {state.serialized_output}")
     kinds = [e.event_type.name for e in client.get_workflow_history(iid)]
-    print(f"history starts {kinds[0]} ends {kinds[-1]}", flush=True)
+    out(f"history starts {kinds[0]} ends {kinds[-1]}")
     client.purge_workflow(iid, True)
-    print(f"after purge: {client.get_workflow_state(iid)}", flush=True)
+    out(f"after purge: {client.get_workflow_state(iid)}")
 
 
 async def main_aio() -> None:
@@ -85,20 +91,20 @@ async def main_aio() -> None:
     async with DaprWorkflowClient() as client:
         iid = await client.schedule_new_workflow(greeter, input="hi", instance_id="basics-aio")
         await client.wait_for_workflow_start(iid)
-        print(f"started: {(await client.get_workflow_state(iid)).runtime_status}", flush=True)
+        out(f"started: {(await client.get_workflow_state(iid)).runtime_status}")
         while "TimerCreated" not in [e.event_type.name.title().replace("_", "")
                                      for e in await client.get_workflow_history(iid)]:
             await asyncio.sleep(0.05)
         await client.pause_workflow(iid)
-        print(f"after pause: {(await client.get_workflow_state(iid)).runtime_status.name}", flush=True)
+        out(f"after pause: {(await client.get_workflow_state(iid)).runtime_status.name}")
         await client.resume_workflow(iid)
-        print(f"after resume: {(await client.get_workflow_state(iid)).runtime_status.name}", flush=True)
+        out(f"after resume: {(await client.get_workflow_state(iid)).runtime_status.name}")
         await client.raise_workflow_event(iid, "go", data="async")
         state = await client.wait_for_workflow_completion(iid, timeout_in_seconds=30)
-        print(f"result: {state.serialized_output}", flush=True)
-        print(f"ids: {[i async for i in client.iter_workflow_instance_ids(page_size=1)]}", flush=True)
+        out(f"result: {state.serialized_output}")
+        out(f"ids: {[i async for i in client.iter_workflow_instance_ids(page_size=1)]}")
         await client.purge_workflow(iid)
-        print(f"after purge: {await client.get_workflow_state(iid)}", flush=True)
+        out(f"after purge: {await client.get_workflow_state(iid)}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,15 @@
 
 import asyncio
 
+import sys
+
 import wf
+
+
+def out(text: str) -> None:
+    """One write per line: the main thread and activity threads print at once."""
+    sys.stdout.write(f"{text}\n")
+    sys.stdout.flush()
 
 wfr = wf.WorkflowRuntime()
 
@@ -16,13 +24,13 @@ def chain(ctx: wf.DaprWorkflowContext, n: int):
 
 @wfr.activity(name="plus_one")
 def plus_one(ctx, n):
-    print(f"plus_one {n}", flush=True)
+    out(f"plus_one {n}")
     return n + 1
 
 
 @wfr.activity
 def double(ctx, n):
-    print(f"double {n}", flush=True)
+    out(f"double {n}")
     return n * 2
 
 
@@ -42,13 +50,13 @@ def batch(ctx, count):
 @wfr.activity
 async def slow_square(ctx, i):
     await asyncio.sleep(0.3)  # concurrently: the whole fan-out takes about one sleep
-    print(f"square {i}", flush=True)
+    out(f"square {i}")
     return i * i
 
 
 @wfr.activity
 def summarize(ctx, results: list):
-    print(f"summing {sorted(results)}", flush=True)
+    out(f"summing {sorted(results)}")
     return sum(results)
 
 
@@ -59,10 +67,9 @@ if __name__ == "__main__":
     client = wf.DaprWorkflowClient()
     iid = client.schedule_new_workflow(chain, input=41)
     state = client.wait_for_workflow_completion(iid, timeout_in_seconds=30)
-    print(f"chain: {state.runtime_status} {state.serialized_output}", flush=True)
+    out(f"chain: {state.runtime_status} {state.serialized_output}")
     t0 = time.monotonic()
     iid = client.schedule_new_workflow(fan, input=8)
     state = client.wait_for_workflow_completion(iid, timeout_in_seconds=30)
-    print(f"fan: {state.runtime_status.name} {state.serialized_output} concurrent={time.monotonic() - t0 < 2.0}",
-          flush=True)
+    out(f"fan: {state.runtime_status.name} {state.serialized_output} concurrent={time.monotonic() - t0 < 2.0}",)
     wfr.shutdown()

@@ -3,7 +3,15 @@ lineage to an activity (LINEAGE); an activity called without propagation sees no
 
 import json
 
+import sys
+
 import wf
+
+
+def out(text: str) -> None:
+    """One write per line: the main thread and activity threads print at once."""
+    sys.stdout.write(f"{text}\n")
+    sys.stdout.flush()
 
 wfr = wf.WorkflowRuntime()
 
@@ -47,7 +55,7 @@ if __name__ == "__main__":
     wfr.start()
     client = wf.DaprWorkflowClient()
     iid = client.schedule_new_workflow(checkout, input="acct-7")
-    out = json.loads(client.wait_for_workflow_completion(iid, timeout_in_seconds=30).serialized_output)
+    result = json.loads(client.wait_for_workflow_completion(iid, timeout_in_seconds=30).serialized_output)
     for key in ("account", "missing", "audit", "plain"):
-        print(f"{key}: {out[key]}", flush=True)
+        out(f"{key}: {result[key]}")
     wfr.shutdown()

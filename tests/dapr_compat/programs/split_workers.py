@@ -7,6 +7,12 @@ import time
 
 import wf
 
+
+def out(text: str) -> None:
+    """One write per line: the main thread and activity threads print at once."""
+    sys.stdout.write(f"{text}\n")
+    sys.stdout.flush()
+
 role = sys.argv[1]
 wfr = wf.WorkflowRuntime()
 
@@ -35,10 +41,10 @@ if __name__ == "__main__":
         ids = [client.schedule_new_workflow(name, input=i) for i in range(10) for name in ("alpha_flow", "beta_flow")]
         for iid in ids:
             state = client.wait_for_workflow_completion(iid, timeout_in_seconds=60)
-            print(f"{state.name} {state.runtime_status.name} {state.serialized_output}", flush=True)
+            out(f"{state.name} {state.runtime_status.name} {state.serialized_output}")
     else:
         wfr.start()
-        print(f"{role} ready {os.getpid()}", flush=True)
+        out(f"{role} ready {os.getpid()}")
         while not os.path.exists(os.environ["STOP_FILE"]):
             time.sleep(0.05)
         wfr.shutdown()

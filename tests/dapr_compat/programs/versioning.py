@@ -6,6 +6,12 @@ import time
 
 import wf
 
+
+def out(text: str) -> None:
+    """One write per line: the main thread and activity threads print at once."""
+    sys.stdout.write(f"{text}\n")
+    sys.stdout.flush()
+
 part = sys.argv[1]
 wfr = wf.WorkflowRuntime()
 
@@ -92,15 +98,15 @@ if __name__ == "__main__":
     elif part == "v2only":
         new = client.schedule_new_workflow("order", instance_id="o-2")
         client.raise_workflow_event(new, "go")
-        print(f"{part}: new instance -> {client.wait_for_workflow_completion(new, timeout_in_seconds=20).serialized_output}",
-              flush=True)
+        done = client.wait_for_workflow_completion(new, timeout_in_seconds=20)
+        out(f"{part}: new instance -> {done.serialized_output}")
         for iid in ("o-1", "p-1"):
             client.raise_workflow_event(iid, "go")
             state = wait_for(client, iid, wf.WorkflowStatus.STALLED)
-            print(f"{part}: {iid} is {state.runtime_status.name} ({state.failure_details.error_type})", flush=True)
+            out(f"{part}: {iid} is {state.runtime_status.name} ({state.failure_details.error_type})")
     else:
         client.raise_workflow_event("l-1", "go")
         for iid in ("o-1", "p-1", "l-1"):
             state = client.wait_for_workflow_completion(iid, timeout_in_seconds=20)
-            print(f"{part}: {iid} {state.runtime_status.name} {state.serialized_output}", flush=True)
+            out(f"{part}: {iid} {state.runtime_status.name} {state.serialized_output}")
     wfr.shutdown()
