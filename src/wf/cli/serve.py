@@ -108,11 +108,12 @@ def serve_cmd(ctx: click.Context, app_spec: str | None, host: str, port: int, gr
     runtime = load_app(app_spec) if app_spec else None
     from wf.server.auth import TokenTable
 
+    table = TokenTable(single=token, named=named)
     asgi = create_app(db, app_id=app_id, token=token, runtime=runtime, durability=durability, host=host,
-                      allow_hosts=allow_hosts, tokens=TokenTable(single=token, named=named))
+                      allow_hosts=allow_hosts, tokens=table)
 
     grpc_server = _start_grpc(db, app_id=app_id, host=host, port=grpc_port, token=token,
-                              durability=durability) if grpc_port else None
+                              durability=durability, tokens=table) if grpc_port else None
     grpc_note = f"; gRPC on port {grpc_server.port}" if grpc_server is not None else ""
     from wf.server.slow_clients import HeaderTimeoutProtocol
 
@@ -145,7 +146,8 @@ def serve_cmd(ctx: click.Context, app_spec: str | None, host: str, port: int, gr
     g.out.note("wf serve: stopped")
 
 
-def _start_grpc(db, *, app_id: str, host: str, port: int, token: str | None, durability: str | None):
+def _start_grpc(db, *, app_id: str, host: str, port: int, token: str | None, durability: str | None,
+                tokens=None):
     """Dapr's gRPC workflow service, started before the HTTP server (grpc is imported only here)."""
     try:
         from wf.server.grpc import GrpcServer
@@ -153,7 +155,7 @@ def _start_grpc(db, *, app_id: str, host: str, port: int, token: str | None, dur
         raise UnsupportedError(
             f"wf serve --grpc-port needs the 'dapr' extra ({exc.name or exc} is not installed): "
             "python -m pip install 'wf[dapr]', or pass --grpc-port 0") from None
-    server = GrpcServer(db, app_id=app_id, host=host, port=port, token=token, durability=durability)
+    server = GrpcServer(db, app_id=app_id, host=host, port=port, token=token, durability=durability, tokens=tokens)
     server.start()
     return server
 

@@ -185,6 +185,18 @@ OPERATION_ROLES: dict[str, str] = {
     "purge": "admin", "bulk-purge": "admin", "bulk-terminate": "admin", "bulk-suspend": "admin",
     "bulk-resume": "admin", "bulk-raise-event": "admin", "retention-set": "admin", "retention-clear": "admin",
     "audit": "admin",
+    "work": "operate",  # a worker app's stream of work items and their completions (gRPC)
+}
+
+# The gRPC door's methods (TaskHubSidecarService) -> the same operations.
+GRPC_OPERATIONS: dict[str, str] = {
+    "Hello": "metadata", "GetInstance": "get", "WaitForInstanceStart": "get", "WaitForInstanceCompletion": "get",
+    "ListInstanceIDs": "list", "GetInstanceHistory": "history", "StartInstance": "start",
+    "RaiseEvent": "raise-event", "SuspendInstance": "suspend", "ResumeInstance": "resume",
+    "TerminateInstance": "terminate", "RerunWorkflowFromEvent": "rerun", "PurgeInstances": "purge",
+    "GetWorkItems": "work", "CompleteOrchestratorTask": "work", "CompleteWorkflowTask": "work",
+    "CompleteActivityTask": "work", "AbandonTaskOrchestratorWorkItem": "work",
+    "AbandonTaskActivityWorkItem": "work",
 }
 
 

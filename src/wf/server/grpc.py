@@ -14,7 +14,6 @@ for a completion whose work item is not out; INVALID_ARGUMENT for a bad id or ma
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 import threading
@@ -361,25 +360,42 @@ _UTC = timezone.utc
 
 
 class TokenInterceptor(grpc.ServerInterceptor):
-    """daprd's API token check: the dapr-api-token metadata, compared in constant time."""
+    """daprd's API token check (the dapr-api-token metadata, compared in constant time), plus wf's
+    roles (wf.server.auth): a named token's role must allow the method's operation. The handler runs
+    as the token's name, so its audit records name it."""
 
-    def __init__(self, token: str) -> None:
-        self.token = token.encode("utf-8")
+    def __init__(self, token: str | None = None, tokens: Any = None,
+                 on_denied: Callable[[Any, str], None] | None = None) -> None:
+        from wf.server.auth import TokenTable
+
+        self.tokens = tokens if tokens is not None else TokenTable(single=token)
+        self.on_denied = on_denied
 
     def intercept_service(self, continuation: Callable[..., Any], details: Any) -> Any:
+        from wf.server.auth import GRPC_OPERATIONS, allows, required_role
+
         given = next((v for k, v in (details.invocation_metadata or ()) if k == TOKEN_KEY), None)
-        if given is not None and hmac.compare_digest(given.encode("utf-8") if isinstance(given, str) else given,
-                                                     self.token):
-            return continuation(details)
-        message = ("missing api token in request metadata" if given is None
-                   else "authentication error: api token mismatch")
+        identity = self.tokens.identify(given)
+        code = grpc.StatusCode.UNAUTHENTICATED
+        if identity is not None:
+            operation = GRPC_OPERATIONS.get(str(details.method).rsplit("/", 1)[-1], "admin")
+            needed = required_role(operation)
+            if allows(identity.role, needed):
+                return _acting_as(continuation(details), identity.name)
+            if self.on_denied is not None:
+                self.on_denied(identity, operation)
+            code = grpc.StatusCode.PERMISSION_DENIED
+            message = f"token {identity.name!r} has role {identity.role}: {operation} needs {needed}"
+        else:
+            message = ("missing api token in request metadata" if given is None
+                       else "authentication error: api token mismatch")
         handler = continuation(details)
 
         def refuse(request: Any, context: grpc.ServicerContext) -> Any:
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+            context.abort(code, message)
 
         def refuse_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+            context.abort(code, message)
             yield  # pragma: no cover - abort raises
 
         if handler is None:
@@ -390,14 +406,43 @@ class TokenInterceptor(grpc.ServerInterceptor):
         return grpc.unary_unary_rpc_method_handler(refuse, handler.request_deserializer, handler.response_serializer)
 
 
+def _acting_as(handler: Any, name: str) -> Any:
+    """The same handler, run as `name` for the audit trail (unary and server-streaming methods)."""
+    from wf.engine.control import acting_as
+
+    if handler is None:
+        return None
+    if handler.unary_unary is not None:
+        inner = handler.unary_unary
+
+        def unary(request: Any, context: grpc.ServicerContext) -> Any:
+            with acting_as(name):
+                return inner(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer, handler.response_serializer)
+    if handler.unary_stream is not None:
+        stream = handler.unary_stream
+
+        def streaming(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            with acting_as(name):
+                yield from stream(request, context)
+
+        return grpc.unary_stream_rpc_method_handler(streaming, handler.request_deserializer,
+                                                    handler.response_serializer)
+    return handler
+
+
 class GrpcServer:
     """The gRPC door of `wf serve`: a hub for the app's workers and the service, in threads."""
 
     def __init__(self, db: str | os.PathLike, *, app_id: str, host: str, port: int, token: str | None,
-                 durability: str | None = None, max_workers: int = 256) -> None:
+                 durability: str | None = None, max_workers: int = 256, tokens: Any = None) -> None:
+        from wf.server.auth import TokenTable
+
         self.hub = Hub(db, app_id, durability=durability)
         self.servicer = Servicer(db, self.hub, app_id, durability=durability)
-        interceptors = [TokenInterceptor(token)] if token else []
+        table = tokens if tokens is not None else TokenTable(single=token)
+        interceptors = [TokenInterceptor(tokens=table, on_denied=self._denied)] if table.required else []
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="wf-grpc"),
             interceptors=interceptors,
@@ -412,6 +457,17 @@ class GrpcServer:
         if self.port == 0:
             raise WfError(f"gRPC could not listen on {address}: the port is in use or not allowed")
 
+
+    def _denied(self, identity: Any, operation: str) -> None:
+        """A call beyond its token's role leaves an audit record (never fails the refusal)."""
+        from wf.engine import control
+
+        try:
+            backend = self.servicer._backend()
+            control.record_audit(backend.store(), app_id=backend.app_id, operation=operation, outcome="denied",
+                                 actor=identity.name, detail=f"role {identity.role}; gRPC")
+        except Exception:  # noqa: BLE001 - the refusal stands whether or not it could be recorded
+            log.warning("wf serve: could not record a denied gRPC call", exc_info=True)
     def start(self) -> None:
         self.hub.start()
         self.server.start()
