@@ -181,3 +181,14 @@ def running(backend, runtime):
                           what=f"{instance_id} running")
 
     return make
+
+
+def timed_out_after(message: str) -> float:
+    """The seconds a 'timed out after 1m2s / 300ms ...' message reports (the real time waited)."""
+    import re
+
+    from wf.durations import parse_duration
+
+    m = re.search(r"timed out after (\S+) waiting", message)
+    assert m, f"no 'timed out after ... waiting' in {message!r}"
+    return parse_duration(m.group(1)).total_seconds()

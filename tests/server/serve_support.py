@@ -79,10 +79,12 @@ class ServeProcess:
     """A real `wf --db DB serve --port P ...` process (the port comes from the OS and is freed just
     before; a clash is retried by the fixture)."""
 
-    def __init__(self, db: str, home: Path, *args: str, token: str | None = None) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+    def __init__(self, db: str, home: Path, *args: str, token: str | None = None, port: int | None = None) -> None:
+        if port is None:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+        self.port = port
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = home / f"serve-{self.port}.log"
         env = wf_env(home)

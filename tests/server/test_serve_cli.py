@@ -204,3 +204,94 @@ def test_event_names_with_dots_work_over_url_as_locally(serve_process, tmp_path)
         r = run_wf(env, "wait", iid, "--timeout", "30s", "-o", "json")
         assert r.returncode == 0, (event, r.stderr)
         assert json.loads(json.loads(r.stdout)["serialized_output"]) == {"via": iid}, event
+
+
+def _connected(proc: subprocess.Popen) -> bool:
+    """The process holds a socket: the client has reached the server at least once."""
+    import os
+
+    try:
+        return any(os.readlink(f"/proc/{proc.pid}/fd/{fd}").startswith("socket:")
+                   for fd in os.listdir(f"/proc/{proc.pid}/fd"))
+    except OSError:
+        return False
+
+
+def test_wait_over_url_rides_through_a_server_restart(serve_process, tmp_path):
+    """`wf wait` (and `run --wait`) keep polling while `wf serve` restarts on the same port."""
+    import time
+
+    from serve_support import WF_EXE, ServeProcess
+
+    s = serve_process("--app", APP_SPEC)
+    env = wf_env(tmp_path, WF_URL=s.url)
+    assert run_wf(env, "run", "approval_workflow", "-i", "o-1", "-x", '{"id": "o-1"}').returncode == 0
+    wait_until(lambda: status(env, "o-1") == "RUNNING", 30, "o-1 running")
+    waiters = [subprocess.Popen([WF_EXE, "wait", "o-1", "--timeout", "90s", "-o", "json"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
+               subprocess.Popen([WF_EXE, "run", "doubler", "-i", "d-1", "-x", "4", "--wait", "--timeout", "90s",
+                                 "-s", "4s", "-q"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
+    try:
+        for w in waiters:
+            wait_until(lambda w=w: _connected(w) or w.poll() is not None, 30, "the waiters to reach the server")
+        s.stop()
+        time.sleep(2.5)  # the server is down: the waiters' polls are refused meanwhile
+        assert [w.poll() for w in waiters] == [None, None], [w.communicate() for w in waiters]
+        s2 = ServeProcess(str(tmp_path / "serve.db"), tmp_path, "--app", APP_SPEC, port=s.port)
+        try:
+            assert s2.wait_up(), s2.stop()
+            r = run_wf(env, "raise-event", "o-1/approval_decision", "-x", '{"approved": true}')
+            assert r.returncode == 0, r.stderr
+            out, err = waiters[0].communicate(timeout=60)
+            assert waiters[0].returncode == 0, err
+            assert json.loads(json.loads(out)["serialized_output"]) == {"order": "o-1", "approved": True}
+            out, err = waiters[1].communicate(timeout=60)
+            assert (waiters[1].returncode, out.strip()) == (0, "d-1"), err
+        finally:
+            s2.stop()
+    finally:
+        for w in waiters:
+            w.kill()
+
+
+def test_wait_over_url_times_out_124_while_the_server_is_away(serve_process, tmp_path):
+    import re
+    import time
+
+    from serve_support import WF_EXE
+
+    from wf.durations import parse_duration
+
+    s = serve_process("--app", APP_SPEC)
+    env = wf_env(tmp_path, WF_URL=s.url)
+    assert run_wf(env, "run", "approval_workflow", "-i", "o-2").returncode == 0
+    w = subprocess.Popen([WF_EXE, "wait", "o-2", "--timeout", "3s"], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    t0 = time.monotonic()
+    try:
+        wait_until(lambda: _connected(w) or w.poll() is not None, 30, "wf wait to reach the server")
+        s.stop()
+        out, err = w.communicate(timeout=60)
+    finally:
+        w.kill()
+    took = time.monotonic() - t0
+    lines = err.splitlines()
+    assert w.returncode == 124, err
+    assert len(lines) == 1 and "waiting for o-2 (state unknown: cannot reach the engine" in lines[0], lines
+    reported = parse_duration(re.search(r"timed out after (\S+) waiting", lines[0]).group(1)).total_seconds()
+    assert 3 <= reported <= took + 0.5, (lines[0], took)
+
+
+def test_an_http_timeout_message_states_the_time_really_spent(tmp_path):
+    """A server that accepts connections and never answers: reads are tried 3 times, and the
+    message says how long that took, not just the per-request timeout."""
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        r = run_wf(wf_env(tmp_path, WF_URL=url, WF_TIMEOUT="0.5"), "get", "x", timeout=60)
+    lines = r.stderr.splitlines()
+    assert r.returncode == 1 and len(lines) == 1, r.stderr
+    assert "did not answer within 0.5s; 3 tries over " in lines[0], lines[0]

@@ -45,22 +45,33 @@ def check_rerun_args(instance_id: str, event_id: int, new_instance_id: str | Non
 
 def wait_for_state(get: Callable[[], WorkflowState | None], instance_id: str, app_id: str, *, until: str,
                    timeout: float | None, pause: Callable[[float], None], first: float, factor: float,
-                   cap: float) -> WorkflowState:
+                   cap: float, transient: tuple[type[Exception], ...] = ()) -> WorkflowState:
     """Backend.wait for any engine: poll get() until the instance started ("start") or finished,
-    pausing first, then factor times longer, up to cap seconds. TimeoutError after timeout."""
-    deadline = None if not timeout else time.monotonic() + timeout
+    pausing first, then factor times longer, up to cap seconds. TimeoutError after timeout, saying
+    how long it really waited. A `transient` error of get() (an engine restarting) is waited
+    through like a state that has not changed yet; without a timeout, for ever."""
+    started = time.monotonic()
+    deadline = None if not timeout else started + timeout
     interval = first
     while True:
-        state = get()
-        if state is None:
-            raise NotFoundError(f"no workflow instance {instance_id!r} in app {app_id!r}")
-        status = state.runtime_status
-        if status.is_terminal or (until == "start" and status != WorkflowStatus.PENDING):
-            return state
+        try:
+            state = get()
+        except transient as exc:
+            now = "the engine was unreachable: " + " ".join(str(exc).split())[:300]
+        else:
+            if state is None:
+                raise NotFoundError(f"no workflow instance {instance_id!r} in app {app_id!r}")
+            status = state.runtime_status
+            if status.is_terminal or (until == "start" and status != WorkflowStatus.PENDING):
+                return state
+            now = f"it is {status.name}"
         if deadline is not None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"timed out waiting for instance {instance_id!r} (it is {status.name})")
+                from wf.durations import format_duration
+
+                raise TimeoutError(f"timed out after {format_duration(time.monotonic() - started)} waiting for "
+                                   f"instance {instance_id!r} ({now})")
             interval = min(interval, remaining)
         pause(interval)
         interval = min(interval * factor, cap)

@@ -259,6 +259,7 @@ class HttpBackend:
         """One request; reads are retried on transient failures, writes are sent once."""
         attempts = READ_ATTEMPTS if read else 1
         delay = 0.1
+        started = time.monotonic()
         for attempt in range(1, attempts + 1):
             try:
                 headers = {"Content-Type": "application/json"} if content is not None else None
@@ -269,7 +270,8 @@ class HttpBackend:
                     time.sleep(delay)
                     delay *= 3
                     continue
-                raise self._timeout_error(exc, write=not read) from None
+                raise self._timeout_error(exc, write=not read, tries=attempt,
+                                          elapsed=time.monotonic() - started) from None
             except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
                 if attempt < attempts:
                     time.sleep(delay)
@@ -288,8 +290,12 @@ class HttpBackend:
             return response
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _timeout_error(self, exc: Exception, *, write: bool) -> ConnectionFailedError:
-        msg = (f"the engine at {self.display_url} did not answer within {self.timeout:g}s "
+    def _timeout_error(self, exc: Exception, *, write: bool, tries: int = 1,
+                       elapsed: float | None = None) -> ConnectionFailedError:
+        from wf.durations import format_duration
+
+        spent = f"; {tries} tries over {format_duration(elapsed)}" if tries > 1 and elapsed is not None else ""
+        msg = (f"the engine at {self.display_url} did not answer within {self.timeout:g}s{spent} "
                "(set WF_TIMEOUT or the profile's timeout to wait longer)")
         if write:
             msg += "; the operation may or may not have been applied: check with 'wf get'"
@@ -362,6 +368,8 @@ class HttpBackend:
                                        f"{': ' + message if message else ''}")
         elif status == 400:
             err = InvalidArgumentError(f"the engine refused the request ({detail})")
+        elif status in RETRY_STATUSES:  # a proxy before an engine that is down or restarting
+            err = ConnectionFailedError(f"the engine at {self.display_url} answered {status} ({detail})")
         else:
             err = WfError(f"the engine at {self.display_url} answered {status} ({detail})")
         if code:
@@ -733,7 +741,7 @@ class HttpBackend:
         """Poll GET with backoff (50 ms growing to 1 s) until started / finished, or the timeout."""
         return wait_for_state(lambda: self.get(instance_id, fetch_payloads=fetch_payloads), instance_id,
                               self.app_id, until=until, timeout=timeout, pause=time.sleep,
-                              first=0.05, factor=1.5, cap=1.0)
+                              first=0.05, factor=1.5, cap=1.0, transient=(ConnectionFailedError,))
 
     # ------------------------------------------------------------------------------ helpers
 

@@ -16,7 +16,7 @@ from wf.cli.common import (
     timeout_seconds,
 )
 from wf.cli.errors import EXIT_TIMEOUT, ExitWith
-from wf.model import InvalidArgumentError
+from wf.model import InvalidArgumentError, WfError
 
 
 def _check_exists(g: Globals, instance_id: str) -> None:
@@ -212,17 +212,24 @@ def wait_cmd(g: Globals, instance_id: str, timeout: str | None, fmt: str, quiet:
 def wait_and_report(g: Globals, instance_id: str, secs: float | None, *, fmt: str = "short", quiet: bool = False,
                     print_id: bool = False) -> None:
     """Block until the instance is terminal, print its state, exit 0 / 3 / 4 (124 on timeout)."""
+    import time
+
     from wf.durations import format_duration
 
     backend = g.backend()
+    started = time.monotonic()
     try:
         state = backend.wait(instance_id, until="completion", timeout=secs, fetch_payloads=True)
     except TimeoutError:
-        current = backend.get(instance_id, fetch_payloads=False)
-        status = f"still {current.runtime_status.name}" if current is not None else "gone"
+        elapsed = time.monotonic() - started  # the real time: a last poll may have outlasted --timeout
+        try:
+            current = backend.get(instance_id, fetch_payloads=False)
+            status = f"still {current.runtime_status.name}" if current is not None else "gone"
+        except WfError as exc:  # the engine is still away: the timeout is the answer, with why
+            status = f"state unknown: {exc}"
         raise ExitWith(
             EXIT_TIMEOUT,
-            f"timed out after {format_duration(secs or 0)} waiting for {instance_id} ({status}); "
+            f"timed out after {format_duration(elapsed)} waiting for {instance_id} ({status}); "
             f"'wf wait {instance_id}' waits again",
         ) from None
     if not quiet:
