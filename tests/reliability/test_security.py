@@ -328,3 +328,46 @@ def test_a_client_that_never_finishes_its_headers_is_dropped(serve):
     import httpx
 
     assert httpx.get(f"{s.url}/healthz").status_code == 200
+
+
+def test_config_set_never_follows_a_planted_temporary_symlink(tmp_path):
+    """The temporary file of `wf config set` had a predictable name (.config.toml.PID.tmp): a
+    symlink planted under it received the token. Plant one for each of the next pids."""
+    env = wf_env(None, tmp_path)
+    cfg_dir = tmp_path / "config" / "wf"
+    cfg_dir.mkdir(parents=True)
+    victim = tmp_path / "attacker-owned.txt"
+    last = int(Path("/proc/sys/kernel/ns_last_pid").read_text())
+    for pid in range(last + 1, last + 3000):
+        (cfg_dir / f".config.toml.{pid}.tmp").symlink_to(victim)
+    r = run_wf(env, "config", "set", "token", TOKEN)
+    assert r.returncode == 0, r.stderr
+    assert not victim.exists(), "the token was written through a planted symlink"
+    cfg = cfg_dir / "config.toml"
+    assert not cfg.is_symlink() and TOKEN in cfg.read_text()
+    assert stat.S_IMODE(cfg.stat().st_mode) == 0o600
+    planted = {p.name for p in cfg_dir.iterdir() if p.is_symlink()}
+    assert len(planted) == 2999, "a planted symlink was consumed"
+    assert not [p for p in cfg_dir.iterdir() if not p.is_symlink() and p.name != "config.toml"]
+
+
+def test_config_set_keeps_a_symlinked_config_where_it_points(tmp_path):
+    env = wf_env(None, tmp_path)
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    real = dotfiles / "wf.toml"
+    real.write_text('[profiles.default]\napp_id = "billing"\n')
+    cfg_dir = tmp_path / "config" / "wf"
+    cfg_dir.mkdir(parents=True)
+    link = cfg_dir / "config.toml"
+    link.symlink_to(Path("..") / ".." / "dotfiles" / "wf.toml")  # relative, as dotfile managers make them
+    r = run_wf(env, "config", "set", "url", "http://127.0.0.1:3500")
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink() and os.readlink(link) == os.path.join("..", "..", "dotfiles", "wf.toml")
+    text = real.read_text()
+    assert 'app_id = "billing"' in text and "http://127.0.0.1:3500" in text
+    assert run_wf(env, "config", "get", "app_id").stdout.strip() == "billing"
+    assert run_wf(env, "config", "set", "token", TOKEN).returncode == 0
+    assert link.is_symlink() and stat.S_IMODE(real.stat().st_mode) == 0o600
+    assert [p.name for p in dotfiles.iterdir()] == ["wf.toml"], "a temporary copy was left behind"
+    assert [p.name for p in cfg_dir.iterdir()] == ["config.toml"]

@@ -1,7 +1,8 @@
 """`wf config set|get|unset|list|use|path`: profiles in $XDG_CONFIG_HOME/wf/config.toml.
 
-The file is read with tomllib (via wf.settings) and written with tomli-w, atomically (a temporary
-file then a rename), with mode 0600 whenever it holds a token. Layout:
+The file is read with tomllib (via wf.settings) and written with tomli-w, atomically (a mkstemp
+file beside it, then a rename; through a symlink to its target), with mode 0600 whenever it holds
+a token. Layout:
 
     current = "prod"
 
@@ -77,17 +78,21 @@ def write_config(config: dict[str, Any], path: Path | None = None) -> Path:
 
     from wf.settings import config_path
 
+    import tempfile
+
     path = path or config_path()
     holds_token = any("token" in (p or {}) for p in config.get("profiles", {}).values())
     mode = 0o600 if holds_token else 0o644
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    # A config.toml that is a symlink (dotfiles) stays one: write through to what it points at.
+    target = Path(os.path.realpath(path))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # mkstemp: an unpredictable name, created exclusively (O_EXCL never follows a planted symlink), 0600
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), mode)
             tomli_w.dump(config, fh)
-        os.chmod(tmp, mode)  # O_CREAT's mode is filtered by the umask; make it exact
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)
