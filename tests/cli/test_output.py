@@ -24,7 +24,8 @@ NOW = datetime.now(timezone.utc)
 
 def state(iid="i1", status=WorkflowStatus.RUNNING, **kw) -> WorkflowState:
     return WorkflowState(instance_id=iid, name=kw.pop("name", "order"), runtime_status=status,
-                         created_at=kw.pop("created_at", NOW - timedelta(minutes=5)),
+                         # from the time of the call: NOW is taken at collection, minutes earlier in a long run
+                         created_at=kw.pop("created_at", datetime.now(timezone.utc) - timedelta(minutes=5)),
                          last_updated_at=NOW, **kw)
 
 
