@@ -134,3 +134,42 @@ def resolve_db_file(explicit: str | os.PathLike | None = None) -> str:
 
 def resolve_app_id(explicit: str | None = None) -> str:
     return resolve("app_id", explicit) or "default"
+
+
+def positive_number(setting: str, value: Any, source: str | None = None) -> float:
+    """A number of seconds (or any positive quantity) read from a setting: finite and more than 0,
+    else a one-line usage error naming the setting (WF_LEASE_SECONDS=0 would make workers reap
+    each other; inf or nan would never expire)."""
+    import math
+
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number <= 0:
+        where = f" (from {source})" if source else ""
+        raise InvalidArgumentError(f"invalid {setting} {value!r}{where}: expected a finite number of seconds, "
+                                   "more than 0")
+    return number
+
+
+def env_seconds(var: str, default: float) -> float:
+    """A positive number of seconds from an environment variable, or the default when unset."""
+    value = os.environ.get(var)
+    return default if value is None else positive_number(var, value)
+
+
+def resolve_seconds(key: str, *, profile: str | None = None) -> float | None:
+    """A positive number of seconds by precedence (override, environment, profile); None if unset.
+    A bad value is an error naming where it came from (an empty WF_TIMEOUT too)."""
+    if key in _overrides:
+        return positive_number(key, _overrides[key])
+    for var in ENV_VARS.get(key, ()):
+        value = os.environ.get(var)
+        if value is not None:
+            return positive_number(key, value, var)
+    config = load_config()
+    value = profile_values(profile, config).get(key)
+    if value is None:
+        return None
+    return positive_number(key, value, f"profile {active_profile(profile, config)!r}")

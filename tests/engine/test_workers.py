@@ -359,3 +359,76 @@ def test_steps_of_one_instance_among_several_workers_apply_once_in_order(spawn, 
     assert set(got[1::2]) <= {w.pid for w in workers}
     types = _types(client, iid)
     assert types.count("EventRaised") == n and types.count("TaskCompleted") == n
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def _foreign_worker(db_path: str, worker_id: str, pid: int, pid_ns: str, boot_id: str) -> None:
+    """A worker row and a task it holds, as another process would have written them."""
+    import socket
+    import sqlite3
+
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("INSERT INTO workers (worker_id, app_id, host, pid, heartbeat, pid_ns, boot_id) "
+                 "VALUES (?, 'default', ?, ?, ?, ?, ?)", (worker_id, socket.gethostname(), pid, time.time(),
+                                                          pid_ns, boot_id))
+    conn.execute("INSERT INTO tasks (app_id, iid, instance_id, task_id, name, input, visible_at, owner) "
+                 "VALUES ('default', 999, 'x', 1, 'work', NULL, 1e18, ?)", (worker_id,))
+    conn.close()
+
+
+def _rows(db_path: str, sql: str, *args) -> list:
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+def test_a_heartbeating_worker_in_another_pid_namespace_is_never_reaped(make_app, db_path):
+    """Same host name, a pid that does not exist here, but another pid namespace (a container with
+    host networking) and a fresh heartbeat: alive. bbd8428 reaped it every second."""
+    from wf.engine.store import Store
+    from wf.engine.worker import process_identity
+
+    Store(db_path).close()
+    ns, boot = process_identity()
+    assert ns and boot, "this test needs /proc"
+    _foreign_worker(db_path, "container:1:abc", _dead_pid(), "pid:[1]", boot)
+    _foreign_worker(db_path, "rebooted:1:abc", _dead_pid(), ns, "another-boot")
+    make_app([], [])  # a live worker that heartbeats and reaps every second
+
+    def beat() -> bool:  # the foreign workers keep heartbeating
+        import sqlite3
+
+        conn = sqlite3.connect(db_path, isolation_level=None, timeout=30)
+        conn.execute("UPDATE workers SET heartbeat = ? WHERE worker_id != ?", (time.time(), "none"))
+        conn.close()
+        return True
+
+    deadline = time.monotonic() + 3.5  # three heartbeats of the live worker
+    while time.monotonic() < deadline:
+        beat()
+        time.sleep(0.2)
+    ids = {r[0] for r in _rows(db_path, "SELECT worker_id FROM workers")}
+    assert {"container:1:abc", "rebooted:1:abc"} <= ids
+    assert sorted(r[0] for r in _rows(db_path, "SELECT owner FROM tasks")) == ["container:1:abc", "rebooted:1:abc"]
+
+
+def test_a_dead_process_in_the_same_pid_namespace_is_reaped_at_once(make_app, db_path):
+    from wf.engine.store import Store
+    from wf.engine.worker import process_identity
+
+    Store(db_path).close()
+    ns, boot = process_identity()
+    _foreign_worker(db_path, "crashed:1:abc", _dead_pid(), ns, boot)
+    make_app([], [])
+    wait_until(lambda: _rows(db_path, "SELECT COUNT(*) FROM workers WHERE worker_id = 'crashed:1:abc'") == [(0,)],
+               timeout=5, what="the dead worker reaped")
+    assert _rows(db_path, "SELECT owner FROM tasks WHERE owner = 'crashed:1:abc'") == []  # released

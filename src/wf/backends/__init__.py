@@ -34,7 +34,7 @@ def open_backend(
         from wf.backends.http import HttpBackend
 
         return HttpBackend(url, token=settings.resolve("token", token), app_id=app_id,
-                           timeout=float(settings.resolve("timeout", timeout) or 30.0))
+                           timeout=timeout or settings.resolve_seconds("timeout") or 30.0)
     from wf.backends.local import LocalBackend
 
     return LocalBackend(settings.resolve_db_file(db), app_id=app_id, durability=settings.resolve("durability", durability))

@@ -5,14 +5,17 @@ so none of them needs a worker running. A read of a store that does not exist ye
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from types import FunctionType
 from typing import TYPE_CHECKING, Any
 
-from wf.engine.store import InstanceRow, Store
+from wf.engine.store import InstanceRow, Store, store_error
 from wf.model import (
     AuditRecord,
     BulkResult,
@@ -82,6 +85,37 @@ def state_from_row(row: InstanceRow) -> WorkflowState:
     )
 
 
+_GENERATOR = 0x20  # inspect.CO_GENERATOR, without importing inspect on the read path
+
+
+def _store_errors(cls: type) -> type:
+    """Wrap every public method: an error of SQLite met mid-query (a damaged page, a full disk)
+    becomes the same one-line StoreError as one met when opening the store."""
+    def wrap(fn: Callable) -> Callable:
+        if fn.__code__.co_flags & _GENERATOR:
+            @functools.wraps(fn)
+            def gen(self: "LocalBackend", *args: object, **kwargs: object) -> Iterator:
+                try:
+                    yield from fn(self, *args, **kwargs)
+                except sqlite3.DatabaseError as exc:
+                    raise store_error(self.path, exc) from None
+            return gen
+
+        @functools.wraps(fn)
+        def call(self: "LocalBackend", *args: object, **kwargs: object) -> object:
+            try:
+                return fn(self, *args, **kwargs)
+            except sqlite3.DatabaseError as exc:
+                raise store_error(self.path, exc) from None
+        return call
+
+    for name, value in list(vars(cls).items()):
+        if not name.startswith("_") and isinstance(value, FunctionType):
+            setattr(cls, name, wrap(value))
+    return cls
+
+
+@_store_errors
 class LocalBackend:
     def __init__(self, db: str | os.PathLike, *, app_id: str = "default", durability: str | None = None,
                  store: Store | None = None) -> None:

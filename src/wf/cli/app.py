@@ -34,6 +34,7 @@ COMMAND_MODULES = {
     "retention": "wf.cli.retention",
     "serve": "wf.cli.serve",
     "config": "wf.cli.config",
+    "doctor": "wf.cli.doctor",
     "completion": "wf.cli.completion",
 }
 

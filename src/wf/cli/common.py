@@ -46,6 +46,11 @@ class Globals:
 
         return settings.resolve(key, getattr(self, key, None), profile=self.profile)
 
+    def timeout_setting(self) -> float | None:
+        from wf import settings
+
+        return settings.resolve_seconds("timeout", profile=self.profile)
+
     def resolved_db(self):
         from wf import settings
 
@@ -69,7 +74,7 @@ class Globals:
                 token=self.setting("token"),
                 app_id=self.resolved_app_id(),
                 durability=self.setting("durability"),
-                timeout=_float_or_none(self.setting("timeout")),
+                timeout=self.timeout_setting(),
             )
         return self._backend
 
@@ -85,15 +90,6 @@ class Globals:
         if self._backend is not None:
             backend, self._backend = self._backend, None
             backend.close()
-
-
-def _float_or_none(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"invalid timeout setting {value!r}: expected seconds, e.g. 30") from None
 
 
 pass_globals = click.make_pass_decorator(Globals, ensure=True)

@@ -45,12 +45,9 @@ def _check_value(key: str, value: str) -> Any:
             raise InvalidArgumentError(f"invalid durability {value!r}; expected one of {', '.join(DURABILITY)}")
         return value.lower()
     if key == "timeout":
-        try:
-            secs = float(value)
-        except ValueError:
-            raise InvalidArgumentError(f"invalid timeout {value!r}: expected seconds, e.g. 30") from None
-        if secs <= 0:
-            raise InvalidArgumentError(f"invalid timeout {value!r}: must be more than 0 seconds")
+        from wf.settings import positive_number
+
+        secs = positive_number("timeout", value)
         return int(secs) if secs.is_integer() else secs
     if key == "url" and not value.startswith(("http://", "https://")):
         raise InvalidArgumentError(f"invalid url {value!r}: expected http://HOST:PORT or https://...")

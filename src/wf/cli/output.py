@@ -524,6 +524,27 @@ class Renderer:
         self.table(rows, page=len(rows))
 
     # -- tables
+    def doctor(self, report: dict[str, Any]) -> None:
+        """`wf doctor`'s report for a human: one fact per line."""
+        self.line(f"store           {report['store']}")
+        self.line(f"state           {'ok' if report['ok'] else 'DAMAGED'}")
+        if "schema_version" in report:
+            self.line(f"schema version  {report['schema_version']} (this wf: {report['schema_version_expected']})")
+        for key, label in (("counts", "rows"), ("orphans", "orphan rows")):
+            if report.get(key) is not None:
+                self.line(f"{label:<16}" + ", ".join(f"{t} {n}" for t, n in report[key].items()))
+        if "wal_bytes" in report:
+            self.line(f"WAL             {report['wal_bytes']} bytes")
+        if "live_workers" in report:
+            workers = report["live_workers"]
+            self.line(f"live workers    {len(workers)}")
+            for w in workers:
+                self.line(f"  {w['worker_id']} (pid {w['pid']} on {w['host']}, heartbeat {w['heartbeat_age_s']}s ago)")
+        for p in report["problems"]:
+            self.line(f"problem         {p}")
+        for r in report["repaired"]:
+            self.line(f"repaired        {r}")
+
     def terminal_width(self) -> int | None:
         """Columns of the terminal the table goes to; None off a terminal (scripts get every byte)."""
         if not self.tty:

@@ -52,7 +52,11 @@ def worker_cmd(g: Globals, app_spec: str) -> None:
         out.note(f"wf worker: running {app_spec} (app {g.resolved_app_id()}, store {g.resolved_db()}); "
                  "Ctrl-C or SIGTERM stops it")
         while not stop.wait(0.2):
-            pass
+            fatal = runtime.fatal_error
+            if fatal is not None:  # the worker cannot go on: exit at once, a supervisor restarts it
+                sys.stderr.write(f"Error: wf worker: the worker died ({type(fatal).__name__}: {fatal}); exiting\n")
+                sys.stderr.flush()
+                os._exit(1)
         out.note("wf worker: stopping; draining work in progress (signal again to exit at once)")
         runtime.shutdown()
         out.note("wf worker: stopped")

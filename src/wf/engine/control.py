@@ -219,7 +219,9 @@ def schedule(store: Store, app_id: str, name: str, *, input: str | None = None, 
                     raise InvalidStateError(
                         f"instance {instance_id!r} is {row.status}: only a finished instance can be replaced; "
                         "terminate it first")
-                store.delete_instances([row.iid, *store.descendants([row.iid])])
+                descendants = store.descendants([row.iid])
+                _refuse_running_descendants(store, instance_id, descendants, "replace")
+                store.delete_instances([row.iid, *descendants])
                 create()
                 detail = f"replaced a {row.status} instance"
             _audit(store, app_id=app_id, operation="start", now=now, instance_id=instance_id, selection=name,
@@ -230,6 +232,18 @@ def schedule(store: Store, app_id: str, name: str, *, input: str | None = None, 
         raise
     signals.work_added(store.key)
     return instance_id
+
+
+def _refuse_running_descendants(store: Store, instance_id: str, descendants: list[int], what: str) -> None:
+    """Replacing a finished parent must not delete a child still running (terminate --no-recursive
+    leaves one): refuse, naming it, as purge leaves it alone."""
+    running = store.non_terminal(descendants)
+    if running:
+        names = [r.instance_id for r in (store.get_instance_by_iid(i) for i in running[:3]) if r is not None]
+        more = f" and {len(running) - len(names)} more" if len(running) > len(names) else ""
+        raise InvalidStateError(
+            f"cannot {what} instance {instance_id!r}: its child workflow {', '.join(map(repr, names))}{more} "
+            "is still running; terminate it first")
 
 
 # ------------------------------------------------------------------------------ one instance, many instances

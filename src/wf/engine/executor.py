@@ -57,6 +57,12 @@ class Step:
     carryover: list[Event] = field(default_factory=list)  # continue-as-new: events for the next run
 
 
+def not_json_detail(exc: BaseException) -> str:
+    """Why a value could not be written as JSON, in words a workflow author reads."""
+    text = str(exc) or type(exc).__name__
+    return f"it is nested too deeply ({text})" if "recursion" in text or isinstance(exc, RecursionError) else text
+
+
 def failure_of(exc: BaseException, *, with_trace: bool = True) -> FailureDetails:
     if isinstance(exc, TaskFailedError):
         # A failure that propagates keeps the original error's type and trace.
@@ -263,7 +269,7 @@ class Execution:
             except StopIteration as stop:
                 self._finish(stop.value)
                 return
-            except Exception as exc:  # the workflow failed: its error becomes the instance's
+            except BaseException as exc:  # the workflow failed (sys.exit() too): its error becomes the instance's
                 self._fail(failure_of(exc))
                 return
             if self._continue is not None:
@@ -286,8 +292,11 @@ class Execution:
             return
         try:
             output = payload.encode(value)
-        except (TypeError, ValueError) as exc:
-            self._fail(FailureDetails(f"workflow output is not JSON serializable: {exc}", "TypeError"))
+            if output is not None:
+                output.encode()  # a lone surrogate cannot be stored
+        except Exception as exc:  # PayloadError (NaN, an object, too deep), UnicodeEncodeError, ...
+            self._fail(FailureDetails(f"workflow {self.name!r} returned a value that is not JSON: "
+                                      f"{not_json_detail(exc)}", type(exc).__name__))
             return
         self.done = Step(status="COMPLETED", output=output)
 
@@ -307,7 +316,7 @@ class Execution:
         except StalledError as exc:
             self.done = Step(status="STALLED", failure=FailureDetails(str(exc), "VersionNotRegistered"))
             return True
-        except Exception as exc:
+        except BaseException as exc:  # sys.exit() too: the instance fails
             self._fail(failure_of(exc))
             return True
         if inspect.isgenerator(result):

@@ -61,7 +61,7 @@ ALL_TYPES = frozenset(
 )
 
 # The store's own JSON (events, failures): compact. Payloads inside are text, written by wf.payload.
-encode_json = json.JSONEncoder(separators=(",", ":")).encode  # one encoder: json.dumps builds one per call
+encode_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode  # one encoder, never NaN
 _FIELDS = ("type", "ts", "event_id", "name", "task_id", "data", "failure", "extra")
 
 

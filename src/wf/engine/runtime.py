@@ -199,6 +199,12 @@ class WorkflowRuntime:
     def is_running(self) -> bool:
         return self._worker is not None
 
+    @property
+    def fatal_error(self) -> BaseException | None:
+        """Set when the worker's dispatcher or activity loop died: nothing runs any more, and a
+        process that hosts only this runtime (`wf worker`) should exit so a supervisor restarts it."""
+        return None if self._worker is None else self._worker.fatal
+
     def start(self) -> None:
         if self._worker is not None:
             return
@@ -209,7 +215,7 @@ class WorkflowRuntime:
                         max_concurrent_activities=self.max_concurrent_activities,
                         max_concurrent_workflows=self.max_concurrent_workflows,
                         durability=settings.resolve("durability", self._durability),
-                        **({"cache_size": 0} if self._replay_every_step else {}))
+                        **({"cache_size": 0} if self._replay_every_step else {}))  # type: ignore[arg-type]
         worker.start()
         self._worker = worker
         from wf.engine.retention import RetentionRunner

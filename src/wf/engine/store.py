@@ -23,14 +23,14 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from wf.model import InvalidArgumentError, ListFilter, StoreError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 NEVER = 1e18  # visible_at of a claimed task: hidden until released
 BUSY_TIMEOUT_S = 30.0
 TERMINAL = ("COMPLETED", "FAILED", "TERMINATED", "CANCELED")
@@ -145,6 +145,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE workers ADD COLUMN workflows TEXT;
     ALTER TABLE workers ADD COLUMN activities TEXT;
     """,
+    # 4 -> 5: where a worker runs, so pid liveness is judged only within its own pid namespace and boot.
+    """
+    ALTER TABLE workers ADD COLUMN pid_ns TEXT;
+    ALTER TABLE workers ADD COLUMN boot_id TEXT
+    """,
 ]
 
 INSTANCE_COLUMNS = (
@@ -233,6 +238,42 @@ class WorkerRow:
     host: str
     pid: int
     heartbeat: float
+    pid_ns: str | None = None  # /proc/self/ns/pid of the worker's process (None: unknown)
+    boot_id: str | None = None  # the kernel's boot id when it started (None: unknown)
+
+
+def store_error(path: str | os.PathLike, exc: BaseException) -> StoreError:
+    """One line for an error of SQLite on the store at `path`."""
+    text = str(exc)
+    if "not a database" in text or "malformed" in text:
+        return StoreError(f"{path} is damaged: it is not a wf database, or it is corrupt ({text}); "
+                          "see 'wf doctor'")
+    if "database or disk is full" in text or ("disk I/O error" in text and _disk_full(path)):
+        return StoreError(f"the disk holding {path} is full: free some space and retry")
+    if "readonly" in text or "read-only" in text:
+        return StoreError(f"database {path} is read-only: check its permissions")
+    if "unable to open" in text:
+        return StoreError(f"cannot open database {path}: check the path and its permissions")
+    return StoreError(f"database {path}: {text}")
+
+
+def _disk_full(path: str | os.PathLike) -> bool:
+    """Whether the file system holding `path` has (about) no space left: SQLite reports a failed
+    extension of its shared-memory file as a plain I/O error."""
+    try:
+        st = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 64 * 1024
+
+
+def is_store_fault(exc: BaseException) -> bool:
+    """Whether an error is the store's (busy, full, damaged, I/O) rather than one instance's data:
+    a store fault stops the whole turn, anything else fails only the instance it came from."""
+    if isinstance(exc, StoreError):
+        return True
+    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(
+        exc, (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError, sqlite3.InterfaceError))
 
 
 @dataclass(slots=True)
@@ -259,6 +300,14 @@ class PendingRows:
 def _chunks(seq: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
     for i in range(0, len(seq), size):
         yield seq[i : i + size]
+
+
+def _json_list(iids: Collection[int]) -> tuple[str | None, str | None]:
+    """Two parameters for `(? IS NULL OR iid NOT IN (SELECT value FROM json_each(?)))`."""
+    if not iids:
+        return None, None
+    text = "[" + ",".join(str(int(i)) for i in iids) + "]"
+    return text, text
 
 
 def _marks(n: int) -> str:
@@ -303,14 +352,15 @@ class Store:
             raise StoreError(f"cannot open database {self.path}: {exc.strerror or exc}") from None
 
     def _store_error(self, exc: BaseException) -> StoreError:
-        text = str(exc)
-        if "not a database" in text or "malformed" in text:
-            return StoreError(f"{self.path} is not a wf database, or it is corrupt ({text})")
-        if "readonly" in text or "read-only" in text:
-            return StoreError(f"database {self.path} is read-only: check its permissions")
-        if "unable to open" in text:
-            return StoreError(f"cannot open database {self.path}: check the path and its permissions")
-        return StoreError(f"database {self.path}: {text}")
+        return store_error(self.path, exc)
+
+    @contextmanager
+    def translated(self) -> Iterator[None]:
+        """SQLite's errors as one-line StoreErrors naming this store (damaged, disk full, ...)."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise self._store_error(exc) from None
 
     def _configure(self) -> None:
         c = self.conn
@@ -385,18 +435,30 @@ class Store:
             self._begin_immediate()
             try:
                 yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
+            except BaseException as exc:
+                self._rollback()
+                if isinstance(exc, sqlite3.DatabaseError) and is_store_fault(exc):
+                    raise self._store_error(exc) from None
                 raise
             try:
                 self.conn.execute("COMMIT")
             except sqlite3.DatabaseError as exc:
-                self.conn.execute("ROLLBACK")
+                self._rollback()
                 raise self._store_error(exc) from None
+
+    def _rollback(self) -> None:
+        """Roll back what is open; a failing ROLLBACK (SQLite may already have rolled back, on a full
+        disk) must not mask the error that brought us here."""
+        try:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
 
     @contextmanager
     def savepoint(self) -> Iterator[sqlite3.Connection]:
-        """Inside write(): a nested unit that rolls back alone, leaving the transaction open."""
+        """Inside write(): a nested unit that rolls back alone, leaving the transaction open (the
+        worker isolates each instance's writes in a batch this way)."""
         self.conn.execute("SAVEPOINT wf_unit")
         try:
             yield self.conn
@@ -928,14 +990,16 @@ class Store:
     # ------------------------------------------------------------------------------ orchestration claims
 
     def claim_instances(self, app_id: str, owner: str, now: float, limit: int,
-                        names: Sequence[str] | None = None) -> list[InstanceRow]:
-        """Claim ready instances of an app; with `names`, only workflows of those names."""
+                        names: Sequence[str] | None = None, exclude: Collection[int] = ()) -> list[InstanceRow]:
+        """Claim ready instances of an app; with `names`, only workflows of those names; `exclude`:
+        instances of this owner whose step is still running."""
         only, params = _names_clause(names)
         rows = self.conn.execute(
             f"UPDATE instances SET owner = ? WHERE iid IN (SELECT iid FROM instances WHERE app_id = ? "
-            f"AND ready_at <= ? AND (owner IS NULL OR owner = ?){only} ORDER BY ready_at LIMIT ?) "
+            f"AND ready_at <= ? AND (owner IS NULL OR owner = ?){only} AND (? IS NULL OR iid NOT IN "
+            "(SELECT value FROM json_each(?))) ORDER BY ready_at LIMIT ?) "
             f"RETURNING {INSTANCE_COLUMNS}",
-            (owner, app_id, now, owner, *params, limit),
+            (owner, app_id, now, owner, *params, *_json_list(exclude), limit),
         ).fetchall()
         return [InstanceRow(*r) for r in rows]
 
@@ -957,13 +1021,24 @@ class Store:
                 (app_id,),
             ).fetchone()[0]
 
-    def next_instance_due(self, app_id: str, owner: str, names: Sequence[str] | None = None) -> float | None:
+    def instance_versions(self, iids: Sequence[int]) -> dict[int, tuple[int, str | None]]:
+        """iid -> (version, owner) of the instances that still exist: a step computed outside the
+        write lock is recorded only if its instance did not change underneath."""
+        out: dict[int, tuple[int, str | None]] = {}
+        for chunk in _chunks(list(iids)):
+            rows = self.conn.execute(
+                f"SELECT iid, version, owner FROM instances WHERE iid IN ({_marks(len(chunk))})", tuple(chunk))
+            out.update((iid, (version, owner)) for iid, version, owner in rows)
+        return out
+
+    def next_instance_due(self, app_id: str, owner: str, names: Sequence[str] | None = None,
+                          exclude: Collection[int] = ()) -> float | None:
         only, params = _names_clause(names)
         with self.lock:
             return self.conn.execute(
                 "SELECT MIN(ready_at) FROM instances WHERE app_id = ? AND ready_at IS NOT NULL "
-                f"AND (owner IS NULL OR owner = ?){only}",
-                (app_id, owner, *params),
+                f"AND (owner IS NULL OR owner = ?){only} AND (? IS NULL OR iid NOT IN (SELECT value FROM json_each(?)))",
+                (app_id, owner, *params, *_json_list(exclude)),
             ).fetchone()[0]
 
     def stall_instance(self, iid: int, failure_json: str, now: float) -> None:
@@ -1025,15 +1100,17 @@ class Store:
             activities.update(json.loads(a or "[]"))
         return workflows, activities
 
-    def heartbeat(self, worker_id: str, app_id: str, host: str, pid: int, now: float) -> None:
+    def heartbeat(self, worker_id: str, app_id: str, host: str, pid: int, now: float,
+                  pid_ns: str | None = None, boot_id: str | None = None) -> None:
         self.conn.execute(
-            "INSERT INTO workers (worker_id, app_id, host, pid, heartbeat, started_at) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (worker_id) DO UPDATE SET heartbeat = excluded.heartbeat",
-            (worker_id, app_id, host, pid, now, now),
+            "INSERT INTO workers (worker_id, app_id, host, pid, heartbeat, started_at, pid_ns, boot_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (worker_id) DO UPDATE SET heartbeat = excluded.heartbeat",
+            (worker_id, app_id, host, pid, now, now, pid_ns, boot_id),
         )
 
     def workers(self) -> list[WorkerRow]:
-        return [WorkerRow(*r) for r in self.conn.execute("SELECT worker_id, host, pid, heartbeat FROM workers")]
+        return [WorkerRow(*r) for r in
+                self.conn.execute("SELECT worker_id, host, pid, heartbeat, pid_ns, boot_id FROM workers")]
 
     def live_workers(self, app_id: str | None, since: float) -> list[LiveWorkerRow]:
         """Workers whose heartbeat is newer than `since` (of one app, or all), with the number of
@@ -1057,3 +1134,55 @@ class Store:
         self.conn.execute("UPDATE tasks SET owner = NULL, visible_at = ? WHERE owner = ?", (now, worker_id))
         self.conn.execute("UPDATE instances SET owner = NULL WHERE owner = ?", (worker_id,))
         self.conn.execute("DELETE FROM workers WHERE worker_id = ?", (worker_id,))
+
+    # ------------------------------------------------------------------------------ health (wf doctor)
+
+    _COUNTS = {
+        "instances": "SELECT COUNT(*) FROM instances",
+        "history": "SELECT COUNT(*) FROM history",
+        "inbox": "SELECT COUNT(*) FROM inbox",
+        "tasks": "SELECT COUNT(*) FROM tasks",
+        "workers": "SELECT COUNT(*) FROM workers",
+    }
+    _ORPHANS = {  # rows of an instance that no longer exists
+        "history": "SELECT COUNT(*) FROM history WHERE iid NOT IN (SELECT iid FROM instances)",
+        "inbox": "SELECT COUNT(*) FROM inbox WHERE iid NOT IN (SELECT iid FROM instances)",
+        "tasks": "SELECT COUNT(*) FROM tasks WHERE iid NOT IN (SELECT iid FROM instances)",
+    }
+    _DELETE_ORPHANS = (
+        "DELETE FROM history WHERE iid NOT IN (SELECT iid FROM instances)",
+        "DELETE FROM inbox WHERE iid NOT IN (SELECT iid FROM instances)",
+        "DELETE FROM tasks WHERE iid NOT IN (SELECT iid FROM instances)",
+    )
+
+    def schema_version(self) -> int:
+        with self.lock:
+            return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def integrity_problems(self) -> list[str]:
+        """SQLite's integrity check (the first 20 problems): [] when the file is sound."""
+        with self.lock:
+            rows = [r[0] for r in self.conn.execute("PRAGMA integrity_check(20)")]
+        return [] if rows == ["ok"] else rows
+
+    def table_counts(self) -> dict[str, int]:
+        with self.lock:
+            return {t: self.conn.execute(sql).fetchone()[0] for t, sql in self._COUNTS.items()}
+
+    def orphan_counts(self) -> dict[str, int]:
+        with self.lock:
+            return {t: self.conn.execute(sql).fetchone()[0] for t, sql in self._ORPHANS.items()}
+
+    def delete_orphans(self) -> int:
+        """Inside write(): rows of instances that no longer exist (iids are never reused: no
+        instance can ever read them)."""
+        return sum(self.conn.execute(sql).rowcount for sql in self._DELETE_ORPHANS)
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """Copy the WAL into the database file and truncate it: (busy, WAL pages, pages copied)."""
+        with self.lock:
+            return tuple(self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())  # type: ignore[return-value]
+
+    def reindex(self) -> None:
+        with self.lock:
+            self.conn.execute("REINDEX")

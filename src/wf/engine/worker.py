@@ -1,14 +1,23 @@
 """A worker: claims work under leases, runs the executor and activities, commits in batches.
 
-One dispatcher thread owns the worker's SQLite connection. Each turn of its loop is one write
-transaction that records finished activities, advances every ready workflow it may claim, and
-claims activity tasks for the pool: many steps per commit. Workflows stay in memory (an LRU of
-Executions) while this worker owns them, so a step costs the new events, not a replay.
+One dispatcher thread owns the worker's SQLite connection. Each turn of its loop is one short
+write transaction that records what finished since the last turn (activity results and workflow
+steps), claims the workflows that are ready, reads their new events, and claims activity tasks
+for the pool: many steps per commit. No user code runs inside it. The dispatcher then advances
+the claimed workflows with no transaction open (a watchdog, stepthreads.py, replaces a dispatcher
+held by a long step), and their steps are recorded by the next turn, each only if its instance did not change meanwhile (its version and owner are
+checked: a terminate, suspend or purge that landed while the step ran wins, and the step is
+dropped or redone). Workflows stay in memory (an LRU of Executions) while this worker owns them,
+so a step costs the new events, not a replay.
+
+Faults stay with their instance: an error while advancing, encoding or recording one instance
+fails that instance (FAILED, the error in its failure details) and the rest of the turn commits.
+Store faults (busy, disk full, damaged) stop the turn instead; the dispatcher backs off and retries.
 
 Leases are per worker: a heartbeat row in `workers`. A worker whose heartbeat is older than the
-lease, or whose process is gone from this host, is reaped by any other worker: its instances and
-unfinished tasks become claimable again (activities run at least once; a completion is recorded
-once, because only the current holder of a task may finish it).
+lease, or whose process is provably gone (same host, same pid namespace, same boot), is reaped by
+any other worker: its instances and unfinished tasks become claimable again (activities run at
+least once; a completion is recorded once, because only the current holder of a task may finish it).
 """
 
 from __future__ import annotations
@@ -20,28 +29,34 @@ import queue
 import socket
 import threading
 import time
+import traceback
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from wf import payload, settings
 from wf.engine import control, propagation, signals
 from wf.engine import history as h
 from wf.engine.context import WorkflowActivityContext
-from wf.engine.executor import Execution, Step, execute, failed_step, failure_of
+from wf.engine.executor import Execution, Step, execute, failed_step, failure_of, not_json_detail
 from wf.engine.history import Event
-from wf.engine.store import InstanceRow, Store, TaskRow
-from wf.model import FailureDetails
-from wf import payload
+from wf.engine.stepthreads import Deposed, StepWatch, Watchdog
+from wf.engine.store import InstanceRow, Store, TaskRow, is_store_fault
+from wf.model import FailureDetails, InvalidArgumentError, validate_instance_id
 
 log = logging.getLogger("wf.worker")
 
 HEARTBEAT_INTERVAL = 1.0
-LEASE_SECONDS = float(os.environ.get("WF_LEASE_SECONDS", "15"))
+DEFAULT_LEASE_SECONDS = 15.0
+DEFAULT_STEP_WARN_SECONDS = 10.0
 POLL_INTERVAL = 0.005  # idle check of data_version: cheap, and keeps cross-process latency low
 CACHE_SIZE = 10_000
+STEP_TAKEOVER = 0.5  # a step holding the dispatcher this long: a new dispatcher thread takes over
+BACKOFF_MAX = 2.0  # seconds between turns while the store fails (disk full, locked, damaged)
+LOG_EVERY = 60.0  # a repeating error is logged once, then at most this often
 
 
 @dataclass(slots=True)
@@ -54,26 +69,51 @@ class _Done:
     ts: float
 
 
-@dataclass
-class _Batch:
-    """Writes of one turn that share a statement: flushed with executemany, in dependency order."""
+@dataclass(slots=True)
+class _Rows:
+    """What one step writes, encoded on the step thread (so an encoding error stays with its instance)."""
 
     history: list[tuple[int, int, str]] = field(default_factory=list)
     consumed: list[int] = field(default_factory=list)
     tasks: list[tuple[str, int, str, int, str, str | None, float]] = field(default_factory=list)
     messages: list[tuple[int, str, float, str]] = field(default_factory=list)
-    running: list[tuple[float, int, str | None, str | None, int]] = field(default_factory=list)
-    ended: list[tuple[InstanceRow, Step, Execution | None]] = field(default_factory=list)
-    finished: list[tuple[Any, ...]] = field(default_factory=list)
+    children: list[Event] = field(default_factory=list)
 
-    def flush(self, store: Store) -> None:
-        store.append_history_rows(self.history)
-        store.delete_messages(self.consumed)
-        store.add_tasks(self.tasks)
-        store.add_messages(self.messages)
-        store.update_running(self.running)  # last: ready_at is computed from the inbox as it now is
-        for rows in (self.history, self.consumed, self.tasks, self.messages, self.running):
-            rows.clear()
+
+@dataclass(slots=True)
+class _Work:
+    """One claimed instance: what the claim read, then what its step thread computed."""
+
+    row: InstanceRow
+    messages: list[tuple[int, str]]
+    past: list[str] | None  # its history, when no Execution is cached
+    ex: Execution | None  # the cached Execution; the step thread owns it meanwhile
+    step: Step | None = None
+    rows: _Rows | None = None
+    start_seq: int = 0
+    waiting: str | None = None  # what the workflow now waits for (ex.blocked_on())
+    idle: bool = False  # nothing processable (suspended, finished, not yet started)
+    failed: bool = False  # its step could not be recorded: the instance was failed instead
+    now: float = 0.0
+
+    def describe(self) -> str:
+        return f"{self.row.instance_id!r} ({self.row.name}, app {self.row.app_id})"
+
+
+class _Throttle:
+    """Log a repeating error once, then at most every LOG_EVERY seconds with a count."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[float, int]] = {}
+
+    def __call__(self, key: str, now: float) -> int | None:
+        """None: stay quiet; else how many were suppressed since the last time this key was logged."""
+        last = self._seen.get(key)
+        if last is not None and now - last[0] < LOG_EVERY:
+            self._seen[key] = (last[0], last[1] + 1)
+            return None
+        self._seen[key] = (now, 0)
+        return 0 if last is None else last[1]
 
 
 class _ActivityThreads:
@@ -108,7 +148,10 @@ class _ActivityThreads:
                 if item is None:
                     return
                 self._queued -= 1
-            item[0](*item[1])
+            try:
+                item[0](*item[1])
+            except BaseException:  # pragma: no cover - the callables catch everything themselves
+                log.exception("unexpected error in an activity thread")
 
     def shutdown(self) -> None:
         """Idle threads exit; busy ones finish their activity (whose result is then dropped)."""
@@ -121,8 +164,8 @@ def _failure_json(step: Step) -> str | None:
 
 
 def _pid_alive(pid: int) -> bool:
-    """Whether a process on this host still runs. A killed process its parent has not reaped
-    yet (a zombie) answers signal 0, so on Linux its state in /proc decides."""
+    """Whether a process in this pid namespace still runs. A killed process its parent has not
+    reaped yet (a zombie) answers signal 0, so on Linux its state in /proc decides."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             state = fh.read().rsplit(b")", 1)[1].split()[0]
@@ -140,19 +183,49 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def process_identity() -> tuple[str | None, str | None]:
+    """(pid namespace, boot id) of this process; None where the system does not say (no /proc).
+    Two workers compare pids only when both are known and equal: a pid means nothing across
+    containers (another pid namespace) or reboots."""
+    try:
+        ns: str | None = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        ns = None
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as fh:
+            boot: str | None = fh.read().strip() or None
+    except OSError:
+        boot = None
+    return ns, boot
+
+
+def _engine_failure(what: str, exc: BaseException) -> FailureDetails:
+    """The failure of an instance the engine could not advance or record."""
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, RecursionError) or "nested too deeply" in detail:
+        detail = f"a value is nested too deeply ({detail})"
+    trace = "".join(traceback.format_exception(exc))
+    return FailureDetails(f"{what}: {type(exc).__name__}: {detail}", type(exc).__name__, trace)
+
+
 class Worker:
     def __init__(self, db_path: str | os.PathLike, app_id: str, workflows: dict[str, Callable[..., Any]],
                  activities: dict[str, Callable[..., Any]], *, max_concurrent_activities: int | None = None,
                  max_concurrent_workflows: int | None = None, durability: str | None = None,
-                 cache_size: int = CACHE_SIZE) -> None:
+                 cache_size: int = CACHE_SIZE, on_fatal: Callable[[BaseException], None] | None = None) -> None:
         self.db_path, self.app_id = db_path, app_id
         self.workflows, self.activities = workflows, activities
         # durabletask's default: activities mostly wait on I/O, and the pool starts threads lazily.
         self.max_activities = max_concurrent_activities or 100 * (os.cpu_count() or 1)
         self.max_workflows = max_concurrent_workflows or 256
         self.durability = durability
+        self.lease_seconds = settings.env_seconds("WF_LEASE_SECONDS", DEFAULT_LEASE_SECONDS)
+        self.step_warn_seconds = settings.env_seconds("WF_STEP_WARN_SECONDS", DEFAULT_STEP_WARN_SECONDS)
         self.host, self.pid = socket.gethostname(), os.getpid()
+        self.pid_ns, self.boot_id = process_identity()
         self.worker_id = f"{self.host}:{self.pid}:{uuid.uuid4().hex[:8]}"
+        self.on_fatal = on_fatal
+        self.fatal: BaseException | None = None  # set when the dispatcher or the activity loop died
         self._cache: OrderedDict[int, tuple[Execution, int]] = OrderedDict()
         self.cache_size = cache_size  # 0: every step replays the history (Dapr's disable_stateful_history)
         self._to_release: list[int] = []
@@ -162,6 +235,13 @@ class Worker:
         self._drain_deadline = 0.0
         self._inflight = 0
         self._inflight_lock = threading.Lock()
+        self._stepping: set[int] = set()  # iids claimed for a step that is not recorded yet
+        self._todo: deque[_Work] = deque()  # claimed, step not run yet
+        self._stepped: deque[_Work] = deque()  # step run, not recorded yet
+        self._watch: StepWatch[_Work] = StepWatch(_Work.describe, self._take_over, warn_after=self.step_warn_seconds,
+                                                  take_over_after=STEP_TAKEOVER)
+        self._closed = threading.Event()
+        self._throttle = _Throttle()
         self._last_heartbeat = 0.0
         self._next_due: float | None = None
         self._data_version = -1
@@ -199,24 +279,39 @@ class Worker:
     def start(self) -> None:
         self.store = Store(self.db_path, durability=self.durability)
         with self.store.write():
-            self.store.heartbeat(self.worker_id, self.app_id, self.host, self.pid, time.time())
+            self._heartbeat(time.time())
             self._reap(time.time())
         self._last_heartbeat = time.time()
         self._pool = _ActivityThreads(self.max_activities)
         signals.register_worker(self.store.key, self._wake)
-        self._thread = threading.Thread(target=self._run, name="wf-worker", daemon=True)
+        self._start_dispatcher()
+        Watchdog(self._watch, self._closed).start()
+
+    def _start_dispatcher(self) -> None:
+        self._thread = threading.Thread(target=self._run, args=(self._watch.generation,), name="wf-worker",
+                                        daemon=True)
         self._thread.start()
 
+    def _take_over(self) -> None:
+        """The watchdog deposed a dispatcher held by a long step: start the next one."""
+        log.info("a workflow step holds the dispatcher; a new dispatcher thread goes on with the rest")
+        self._start_dispatcher()
+
     def stop(self, grace: float = 30.0) -> None:
-        """Stop claiming, let in-flight activities finish for up to `grace` seconds, commit their
-        results, and release every lease this worker holds."""
+        """Stop claiming, let in-flight activities and steps finish for up to `grace` seconds,
+        commit their results, and release every lease this worker holds."""
         if self._thread is None:
             return
         self._drain_deadline = time.time() + grace
         self._stop.set()
         self._wake.set()
-        self._thread.join()
+        while True:  # the watchdog may have replaced the dispatcher meanwhile
+            thread = self._thread
+            thread.join()
+            if self._thread is thread:
+                break
         self._thread = None
+        self._closed.set()
         if self._pool is not None:
             self._pool.shutdown()
         if self._loop is not None:
@@ -225,23 +320,48 @@ class Worker:
             signals.unregister_worker(self.store.key, self._wake)
             self.store.close()
 
-    def _run(self) -> None:
+    def _die(self, where: str, exc: BaseException) -> None:
+        """The dispatcher or the activity loop ended unexpectedly: nothing would run any more."""
+        if self.fatal is not None:
+            return
+        self.fatal = exc
+        log.critical("wf worker: the %s died: %s: %s", where, type(exc).__name__, exc, exc_info=exc)
+        if self.on_fatal is not None:
+            self.on_fatal(exc)
+
+    def _run(self, generation: int) -> None:
+        try:
+            self._dispatch(generation)
+        except Deposed:
+            return  # a new dispatcher took over while this thread ran a long step
+        except BaseException as exc:
+            self._die("dispatcher thread", exc)
+
+    def _dispatch(self, generation: int) -> None:
         assert self.store is not None
+        backoff = 0.0
         while True:
             stopping = self._stop.is_set()
-            if stopping and (self._inflight == 0 or time.time() >= self._drain_deadline):
+            # Draining waits for activities and steps, except steps stuck past the warning bound.
+            steps_left = len(self._stepping) - self._watch.stuck
+            if stopping and ((self._inflight == 0 and steps_left <= 0) or time.time() >= self._drain_deadline):
                 break
             try:
-                busy = self._tick(claim=not stopping)
-            except Exception as exc:  # keep the worker alive through a transient store error
-                log.exception("worker step failed: %s", exc)
+                busy = self._tick(generation, claim=not stopping)
+                if not busy:
+                    self._idle_wait()
+                backoff = 0.0
+            except Exception as exc:  # a store fault (busy, disk full, damaged): back off, keep the worker
+                backoff = min(BACKOFF_MAX, max(0.05, backoff * 2))
+                suppressed = self._throttle(f"turn:{type(exc).__name__}:{exc}", time.time())
+                if suppressed is not None:
+                    more = f" ({suppressed} more since)" if suppressed else ""
+                    log.error("worker turn failed, retrying every %.2gs at most: %s%s", backoff, exc, more,
+                              exc_info=not is_store_fault(exc))
                 self._cache.clear()
-                time.sleep(0.05)
-                continue
-            if not busy:
-                self._idle_wait()
+                self._stop.wait(backoff)
         try:
-            self._tick(claim=False)  # record the last results and advance their workflows
+            self._tick(generation, claim=False, advance=False)  # record the last results
             with self.store.write():
                 self.store.release_worker(self.worker_id, time.time())
         except Exception:  # pragma: no cover - the lease expires anyway
@@ -270,25 +390,36 @@ class Worker:
     def _compute_next_due(self) -> float | None:
         assert self.store is not None
         workflows, activities = self._names()
-        dues = [self.store.next_instance_due(self.app_id, self.worker_id, workflows)]
+        dues = [self.store.next_instance_due(self.app_id, self.worker_id, workflows, self._stepping)]
         if self._inflight < self.max_activities:
             dues.append(self.store.next_task_due(self.app_id, activities))
         known = [d for d in dues if d is not None]
         return min(known) if known else None
 
+    def _heartbeat(self, now: float) -> None:
+        assert self.store is not None
+        self.store.heartbeat(self.worker_id, self.app_id, self.host, self.pid, now, self.pid_ns, self.boot_id)
+
     # ------------------------------------------------------------------------------ one turn
 
-    def _tick(self, *, claim: bool) -> bool:
+    def _tick(self, generation: int, *, claim: bool, advance: bool = True) -> bool:
+        """One write transaction: record what finished, claim what is ready; then, with no
+        transaction open, run the claimed workflows' steps (recorded by the next turn)."""
         assert self.store is not None
         store = self.store
         now = time.time()
         done = self._drain_done()
-        claimed: list[InstanceRow] = []
+        stepped = []
+        while self._stepped:
+            stepped.append(self._stepped.popleft())
+        for w in stepped:
+            self._stepping.discard(w.row.iid)
+        work: list[_Work] = []
         tasks: list[TaskRow] = []
         try:
             with store.write():
                 if now - self._last_heartbeat >= HEARTBEAT_INTERVAL:
-                    store.heartbeat(self.worker_id, self.app_id, self.host, self.pid, now)
+                    self._heartbeat(now)
                     self._reap(now)
                     self._last_heartbeat = now
                 self._record_registrations(now)
@@ -297,10 +428,12 @@ class Worker:
                     store.release_instances(self.worker_id, self._to_release)
                     self._to_release.clear()
                 self._record_done(now, done)
+                if stepped:
+                    self._record_steps(stepped, now)
                 # Workflows advance while draining too: the results just recorded move them on.
-                claimed = store.claim_instances(self.app_id, self.worker_id, now, self.max_workflows, workflows)
-                if claimed:
-                    self._advance_all(claimed, now)
+                free = self.max_workflows - len(self._stepping)
+                if advance and free > 0:
+                    work = self._claim_work(now, free, workflows)
                 if claim:
                     free = self.max_activities - self._inflight
                     if free > 0:
@@ -309,17 +442,21 @@ class Worker:
         except BaseException:
             for d in done:  # not committed: keep them for the next turn
                 self._done.put(d)
-            for row in claimed:
-                self._cache.pop(row.iid, None)
+            for w in (*stepped, *work):  # not recorded: redo them from the store
+                self._cache.pop(w.row.iid, None)
             raise
         with self._inflight_lock:
             self._inflight -= len(done)
         self._data_version = store.data_version()
         for t in tasks:
             self._start_activity(t)
-        if claimed or done:
+        self._stepping.update(w.row.iid for w in work)
+        self._todo.extend(work)
+        if advance:
+            self._run_steps(generation)
+        if stepped or done:
             signals.state_changed()
-        if not (claimed or done or tasks):
+        if not (stepped or done or tasks or work):
             self._next_due = self._compute_next_due()
             return False
         return True
@@ -354,106 +491,247 @@ class Worker:
         store.wake_many([m[0] for m in messages], now)
 
     def _reap(self, now: float) -> None:
-        """Release the leases of dead workers: at once for a vanished process on this host,
-        after the lease for any other."""
+        """Release the leases of dead workers: after the lease for any worker, and at once for one
+        whose process is provably gone: same host, same pid namespace, same boot, no such pid."""
         assert self.store is not None
         for w in self.store.workers():
             if w.worker_id == self.worker_id:
                 continue
-            gone = w.heartbeat < now - LEASE_SECONDS or (w.host == self.host and not _pid_alive(w.pid))
-            if gone:
+            stale = w.heartbeat < now - self.lease_seconds
+            comparable = (w.host == self.host and self.pid_ns is not None and self.boot_id is not None
+                          and w.pid_ns == self.pid_ns and w.boot_id == self.boot_id)
+            if stale or (comparable and not _pid_alive(w.pid)):
                 log.info("taking over the leases of worker %s", w.worker_id)
                 self.store.release_worker(w.worker_id, now)
 
     # ------------------------------------------------------------------------------ workflows
 
-    def _advance_all(self, rows: list[InstanceRow], now: float) -> None:
-        """Advance every claimed instance, then write the common changes in a few batched statements."""
-        assert self.store is not None
-        inbox = self.store.visible_messages_many([r.iid for r in rows], now)
-        batch = _Batch()
-        for row in rows:
-            self._advance(row, inbox.get(row.iid, []), now, batch)
-        batch.flush(self.store)
-        for row, step, ex in batch.ended:  # after the flush: ending clears the inbox and tasks
-            self._cache.pop(row.iid, None)
-            if step.status == "CONTINUED_AS_NEW":
-                self._continue_as_new(row, step, ex, now)
-            else:
-                batch.finished.append((step.status, step.output, now, now, _failure_json(step),
-                                       int(step.custom_status_changed), step.custom_status, row.iid))
-                if row.parent_iid is not None:
-                    control.notify_parent(self.store, row, step.status or "FAILED", step.output, step.failure, now)
-        self.store.finish_instances(batch.finished)
-        batch.finished.clear()
-
-    def _advance(self, row: InstanceRow, messages: list[tuple[int, str]], now: float, batch: "_Batch") -> None:
+    def _claim_work(self, now: float, limit: int, names: list[str] | None) -> list[_Work]:
+        """Claim ready instances and read what their steps need (inbox, and history unless cached)."""
         assert self.store is not None
         store = self.store
-        events = [Event.from_json(text) for _, text in messages]
-        if row.status not in ("RUNNING", "PENDING") or (
-            row.status == "PENDING" and not any(e.type == h.EXECUTION_STARTED for e in events)
-        ):
-            store.refresh_ready(row.iid)  # nothing processable: a finished, suspended or early instance
-            return
-        fn = self.workflows.get(row.name)
-        cached = self._cache.get(row.iid)
-        ex: Execution | None = None
-        if fn is None:
-            start_seq = store.history_length(row.iid)
-            step = failed_step(None, now, FailureDetails(
-                f"workflow {row.name!r} is not registered with this worker (app {self.app_id!r})",
-                "WorkflowNotRegistered"))
-        elif cached is not None and cached[1] == row.version:
-            ex = cached[0]
-            self._cache.move_to_end(row.iid)
-            start_seq = ex.history_len
-            step = ex.advance(events, now)
-        else:
-            past = [Event.from_json(text) for text in store.load_history(row.iid)]
-            loader = (lambda r=row: propagation.received(store, r)) if row.parent_iid is not None else None
-            ex, step = execute(fn, row.instance_id, row.name, past, events, now, loader)
-            start_seq = len(past)
-        if step.status == "STALLED":  # keeps its inbox and history; runs again once a worker can
-            assert step.failure is not None
-            store.stall_instance(row.iid, h.encode_json(step.failure.to_dict()), now)
-            self._cache.pop(row.iid, None)
-            return
-        batch.history.extend((row.iid, start_seq + i, e.to_json()) for i, e in enumerate(step.events))
-        batch.consumed.extend(mid for mid, _ in messages)
+        rows = store.claim_instances(self.app_id, self.worker_id, now, limit, names, self._stepping)
+        if not rows:
+            return []
+        inbox = store.visible_messages_many([r.iid for r in rows], now)
+        work = []
+        for row in rows:
+            cached = self._cache.pop(row.iid, None)
+            ex = cached[0] if cached is not None and cached[1] == row.version else None
+            past = None if ex is not None else store.load_history(row.iid)
+            work.append(_Work(row, inbox.get(row.iid, []), past, ex))
+        return work
+
+    def _run_steps(self, generation: int) -> None:
+        """Run the claimed steps, the watchdog looking on (a deposed thread hands its step over
+        and leaves; the next dispatcher runs the rest)."""
+        todo, watch = self._todo, self._watch
+        while todo:
+            w = todo.popleft()
+            watch.begin(w)
+            self._advance(w)
+            try:
+                watch.end(generation)
+            except Deposed:
+                watch.left(w)
+                self._stepped.append(w)
+                self._wake.set()
+                raise
+            self._stepped.append(w)
+
+    def _advance(self, w: _Work) -> None:
+        """On a step thread, no transaction open: run the workflow's code for one instance and
+        encode what to write. Any error fails this instance alone."""
+        now = w.now = time.time()
+        row = w.row
+        w.start_seq = w.ex.history_len if w.ex is not None else len(w.past or ())
+        try:
+            events = [Event.from_json(text) for _, text in w.messages]
+            if row.status not in ("RUNNING", "PENDING") or (
+                row.status == "PENDING" and not any(e.type == h.EXECUTION_STARTED for e in events)
+            ):
+                w.idle = True  # nothing processable: a finished, suspended or early instance
+                return
+            fn = self.workflows.get(row.name)
+            if fn is None:
+                w.ex, w.step = None, failed_step(None, now, FailureDetails(
+                    f"workflow {row.name!r} is not registered with this worker (app {self.app_id!r})",
+                    "WorkflowNotRegistered"))
+            elif w.ex is not None:
+                w.step = w.ex.advance(events, now)
+            else:
+                past = [Event.from_json(text) for text in w.past or ()]
+                store = self.store
+                assert store is not None
+                loader = (lambda r=row: propagation.received(store, r)) if row.parent_iid is not None else None
+                w.ex, w.step = execute(fn, row.instance_id, row.name, past, events, now, loader)
+            w.rows = self._rows_of(w, w.step, now)
+            w.waiting = w.ex.blocked_on() if w.ex is not None and w.step.status is None else None
+        except BaseException as exc:  # user code and the engine alike: fail this instance only
+            self._note_instance_error(w, "could not advance", exc)
+            w.ex, w.step = None, failed_step(None, now, _engine_failure(f"workflow {row.name!r} failed", exc))
+            w.rows = self._rows_of(w, w.step, now)
+
+    def _rows_of(self, w: _Work, step: Step, now: float) -> _Rows:
+        row = w.row
+        rows = _Rows(consumed=[mid for mid, _ in w.messages])
+        rows.history = [(row.iid, w.start_seq + i, e.to_json()) for i, e in enumerate(step.events)]
         ended = step.status is not None
         for e in step.events:
             if e.type == h.TASK_SCHEDULED and not ended:
+                name = e.name or ""
+                name.encode()  # a lone surrogate cannot be stored: fail here, with this instance
                 target = e.get("app_id") or row.app_id  # a cross-app call runs on that app's workers
-                batch.tasks.append((target, row.iid, row.instance_id, e.event_id, e.name or "", e.data, now))
+                rows.tasks.append((target, row.iid, row.instance_id, e.event_id, name, e.data, now))
             elif e.type == h.TIMER_CREATED and not ended:
                 fire_at = float(e.get("fire_at", now))
                 fired = Event(h.TIMER_FIRED, fire_at, task_id=e.event_id, extra={"fire_at": fire_at})
-                batch.messages.append((row.iid, h.TIMER_FIRED, fire_at, fired.to_json()))
+                rows.messages.append((row.iid, h.TIMER_FIRED, fire_at, fired.to_json()))
             elif e.type == h.CHILD_WORKFLOW_CREATED:
-                self._start_child(row, e, now)
-        if ended:
-            batch.ended.append((row, step, ex))
+                rows.children.append(e)
+        if step.output is not None:
+            step.output.encode()
+        if step.custom_status is not None:
+            step.custom_status.encode()
+        return rows
+
+    def _note_instance_error(self, w: _Work, what: str, exc: BaseException) -> None:
+        suppressed = self._throttle(f"{what}:{type(exc).__name__}", time.time())
+        if suppressed is not None:
+            more = f" ({suppressed} similar errors since, not logged)" if suppressed else ""
+            log.warning("workflow %s: %s, so it fails: %s: %s%s", w.describe(), what, type(exc).__name__,
+                        exc, more)
+
+    def _record_steps(self, stepped: list[_Work], now: float) -> None:
+        """Record the steps computed since the last turn, each only if its instance is as it was
+        claimed. All in one batch; if the batch fails, instance by instance, failing the culprits."""
+        assert self.store is not None
+        store = self.store
+        current = store.instance_versions([w.row.iid for w in stepped])
+        ok: list[_Work] = []
+        for w in stepped:
+            if w.step is None and not w.idle or current.get(w.row.iid) != (w.row.version, self.worker_id):
+                self._cache.pop(w.row.iid, None)  # changed underneath (or gone): redo from the store
+                continue
+            ok.append(w)
+        if not ok:
             return
-        waiting = ex.blocked_on() if ex is not None else None
-        batch.running.append((now, int(step.custom_status_changed), step.custom_status, waiting, row.iid))
-        if ex is not None:
-            self._cache[row.iid] = (ex, row.version + 1)
-            self._cache.move_to_end(row.iid)
-            while len(self._cache) > self.cache_size:
-                old, _ = self._cache.popitem(last=False)
-                self._to_release.append(old)
+        try:
+            with store.savepoint():
+                self._write_steps(ok, now)
+        except Exception as exc:
+            if is_store_fault(exc):
+                raise
+            for w in ok:
+                try:
+                    with store.savepoint():
+                        self._write_steps([w], now)
+                except Exception as exc:
+                    if is_store_fault(exc):
+                        raise
+                    self._note_instance_error(w, "could not record its step", exc)
+                    self._fail_instance(w, _engine_failure(f"workflow {w.row.name!r}: its step could not be "
+                                                           "recorded", exc), now)
+        for w in ok:  # recorded: keep the execution for the next step
+            if w.ex is None or w.failed:
+                continue
+            if w.idle:
+                self._cache[w.row.iid] = (w.ex, w.row.version)  # refresh_ready leaves the version
+            elif w.step is not None and w.step.status is None:
+                self._cache[w.row.iid] = (w.ex, w.row.version + 1)  # update_running bumped it once
+            else:
+                continue
+            self._cache.move_to_end(w.row.iid)
+        while len(self._cache) > self.cache_size:
+            old, _ = self._cache.popitem(last=False)
+            self._to_release.append(old)
+
+    def _write_steps(self, works: list[_Work], now: float) -> None:
+        """Write the steps of several instances in a few batched statements, in dependency order."""
+        assert self.store is not None
+        store = self.store
+        history: list[tuple[int, int, str]] = []
+        consumed: list[int] = []
+        tasks: list[tuple[str, int, str, int, str, str | None, float]] = []
+        messages: list[tuple[int, str, float, str]] = []
+        running: list[tuple[float, int, str | None, str | None, int]] = []
+        ended: list[_Work] = []
+        for w in works:
+            if w.idle:
+                store.refresh_ready(w.row.iid)
+                continue
+            assert w.step is not None and w.rows is not None
+            if w.step.status == "STALLED":  # keeps its inbox and history; runs again once a worker can
+                assert w.step.failure is not None
+                store.stall_instance(w.row.iid, h.encode_json(w.step.failure.to_dict()), now)
+                self._cache.pop(w.row.iid, None)
+                continue
+            history.extend(w.rows.history)
+            consumed.extend(w.rows.consumed)
+            tasks.extend(w.rows.tasks)
+            messages.extend(w.rows.messages)
+            if w.step.status is not None:
+                ended.append(w)
+            else:
+                running.append((now, int(w.step.custom_status_changed), w.step.custom_status, w.waiting, w.row.iid))
+        store.append_history_rows(history)
+        store.delete_messages(consumed)
+        store.add_tasks(tasks)
+        store.add_messages(messages)
+        for w in works:  # a child that cannot start answers its parent through the inbox
+            for e in w.rows.children if w.rows is not None and not w.idle else ():
+                self._start_child(w.row, e, now)
+        store.update_running(running)  # after the inbox writes: ready_at is computed from the inbox
+        finished = []
+        for w in ended:  # after the rest: ending clears the inbox and tasks
+            assert w.step is not None
+            self._cache.pop(w.row.iid, None)
+            if w.step.status == "CONTINUED_AS_NEW":
+                self._continue_as_new(w.row, w.step, w.ex, now)
+            else:
+                finished.append((w.step.status, w.step.output, now, now, _failure_json(w.step),
+                                 int(w.step.custom_status_changed), w.step.custom_status, w.row.iid))
+                control.notify_parent(store, w.row, w.step.status or "FAILED", w.step.output, w.step.failure, now)
+        store.finish_instances(finished)
+
+    def _fail_instance(self, w: _Work, failure: FailureDetails, now: float) -> None:
+        """End an instance as FAILED without its step (which could not be written). Should even
+        that fail, the instance is marked FAILED with a plain message: never claimed again."""
+        assert self.store is not None
+        store = self.store
+        w.failed = True
+        self._cache.pop(w.row.iid, None)
+        done = Event(h.EXECUTION_COMPLETED, now, failure=failure.to_dict(), extra={"status": "FAILED"})
+        try:
+            with store.savepoint():
+                store.append_history_rows([(w.row.iid, w.start_seq, done.to_json())])
+                store.finish_instances([("FAILED", None, now, now, h.encode_json(failure.to_dict()), 0, None,
+                                         w.row.iid)])
+                control.notify_parent(store, w.row, "FAILED", None, failure, now)
+        except Exception as exc:
+            if is_store_fault(exc):
+                raise
+            plain = FailureDetails("the engine could not record this workflow's step; see the worker's log",
+                                   "EngineError")
+            store.finish_instances([("FAILED", None, now, now, h.encode_json(plain.to_dict()), 0, None, w.row.iid)])
 
     def _start_child(self, row: InstanceRow, e: Event, now: float) -> None:
         assert self.store is not None
         child_id = e.get("instance_id")
-        iid = control.create_instance(self.store, app_id=e.get("app_id") or row.app_id, instance_id=child_id,
-                                      name=e.name or "",
-                                      input=e.data, start_ts=now, now=now, parent_iid=row.iid,
-                                      parent_task_id=e.event_id)
-        if iid is None:
-            failure = FailureDetails(f"cannot start child workflow: instance {child_id!r} already exists",
-                                     "AlreadyExistsError")
+        failure = None
+        try:
+            validate_instance_id(child_id)
+        except InvalidArgumentError as exc:
+            failure = FailureDetails(f"cannot start child workflow: invalid instance id: {exc}", "InvalidArgumentError")
+        if failure is None:
+            iid = control.create_instance(self.store, app_id=e.get("app_id") or row.app_id, instance_id=child_id,
+                                          name=e.name or "",
+                                          input=e.data, start_ts=now, now=now, parent_iid=row.iid,
+                                          parent_task_id=e.event_id)
+            if iid is None:
+                failure = FailureDetails(f"cannot start child workflow: instance {child_id!r} already exists",
+                                         "AlreadyExistsError")
+        if failure is not None:
             failed = Event(h.CHILD_WORKFLOW_FAILED, now, task_id=e.event_id, name=e.name, failure=failure.to_dict())
             self.store.add_message(row.iid, failed.type, now, failed.to_json())
 
@@ -500,15 +778,19 @@ class Worker:
         finally:
             store.close()
 
-    async def _call_async(self, fn: Callable[..., Any], ctx: WorkflowActivityContext, t: TaskRow) -> Any:
-        return await _call_activity(fn, ctx, t.input)
-
-    def _finish_future(self, t: TaskRow, f: "Future[Any]") -> None:
-        exc = f.exception()
-        if exc is not None:
+    async def _call_async(self, fn: Callable[..., Any], ctx: WorkflowActivityContext, t: TaskRow) -> None:
+        # Every BaseException ends here: asyncio re-raises SystemExit and KeyboardInterrupt out of
+        # the event loop, which would stop every async activity of this worker.
+        try:
+            value = await _call_activity(fn, ctx, t.input)
+        except BaseException as exc:  # an activity's failure is data for the workflow
             self._finish(t, None, failure_of(exc))
             return
-        self._finish_value(t, f.result())
+        self._finish_value(t, value)
+
+    def _finish_future(self, t: TaskRow, f: "Future[Any]") -> None:
+        if f.cancelled() or f.exception() is not None:  # the loop went away under the activity
+            self._finish(t, None, FailureDetails(f"activity {t.name!r} was interrupted", "ActivityInterrupted"))
 
     def _call_sync(self, fn: Callable[..., Any], ctx: WorkflowActivityContext, t: TaskRow) -> None:
         try:
@@ -521,9 +803,11 @@ class Worker:
     def _finish_value(self, t: TaskRow, value: Any) -> None:
         try:
             data = payload.encode(value)
-        except (TypeError, ValueError) as exc:
-            self._finish(t, None, FailureDetails(f"activity {t.name!r} returned a value that is not JSON: {exc}",
-                                                 "TypeError"))
+            if data is not None:
+                data.encode()  # a lone surrogate cannot be stored
+        except Exception as exc:  # PayloadError (NaN, an object, too deep), UnicodeEncodeError, ...
+            self._finish(t, None, FailureDetails(f"activity {t.name!r} returned a value that is not JSON: "
+                                                 f"{not_json_detail(exc)}", type(exc).__name__))
             return
         self._finish(t, data, None)
 
@@ -534,9 +818,19 @@ class Worker:
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
-            self._loop_thread = threading.Thread(target=self._loop.run_forever, name="wf-async", daemon=True)
+            self._loop_thread = threading.Thread(target=self._run_loop, args=(self._loop,), name="wf-async",
+                                                 daemon=True)
             self._loop_thread.start()
         return self._loop
+
+    def _run_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            loop.run_forever()
+        except BaseException as exc:
+            self._die("asyncio loop of the activities", exc)
+            return
+        if not self._stop.is_set():
+            self._die("asyncio loop of the activities", RuntimeError("the event loop stopped"))
 
 
 def _call_activity(fn: Callable[..., Any], ctx: WorkflowActivityContext, input_json: str | None) -> Any:
