@@ -76,7 +76,11 @@ def _fill(store: Store, report: dict[str, Any], repair: bool) -> None:
         removed = attempt("removing orphan rows", delete)
         if removed:
             report["repaired"].append(f"removed {removed} orphan rows")
-    if attempt("reindex", lambda: store.reindex() or True):
+    def reindex() -> bool:
+        store.reindex()
+        return True
+
+    if attempt("reindex", reindex):
         report["repaired"].append("rebuilt every index")
     result = attempt("checkpoint", store.checkpoint)
     if result is not None:

@@ -1181,7 +1181,8 @@ class Store:
     def checkpoint(self) -> tuple[int, int, int]:
         """Copy the WAL into the database file and truncate it: (busy, WAL pages, pages copied)."""
         with self.lock:
-            return tuple(self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())  # type: ignore[return-value]
+            busy, pages, copied = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return busy, pages, copied
 
     def reindex(self) -> None:
         with self.lock:

@@ -199,6 +199,22 @@ def process_identity() -> tuple[str | None, str | None]:
     return ns, boot
 
 
+def reap_dead_workers(store: Store, me: str, host: str, pid_ns: str | None, boot_id: str | None,
+                      lease_seconds: float, now: float) -> None:
+    """Inside write(): release the leases of dead workers: after the lease for any worker, and at
+    once for one whose process is provably gone (same host, same pid namespace, same boot, no
+    such pid). A worker elsewhere (a container with host networking) is judged by its heartbeat."""
+    for w in store.workers():
+        if w.worker_id == me:
+            continue
+        stale = w.heartbeat < now - lease_seconds
+        comparable = (w.host == host and pid_ns is not None and boot_id is not None
+                      and w.pid_ns == pid_ns and w.boot_id == boot_id)
+        if stale or (comparable and not _pid_alive(w.pid)):
+            log.info("taking over the leases of worker %s", w.worker_id)
+            store.release_worker(w.worker_id, now)
+
+
 def _engine_failure(what: str, exc: BaseException) -> FailureDetails:
     """The failure of an instance the engine could not advance or record."""
     detail = str(exc) or type(exc).__name__
@@ -491,18 +507,8 @@ class Worker:
         store.wake_many([m[0] for m in messages], now)
 
     def _reap(self, now: float) -> None:
-        """Release the leases of dead workers: after the lease for any worker, and at once for one
-        whose process is provably gone: same host, same pid namespace, same boot, no such pid."""
         assert self.store is not None
-        for w in self.store.workers():
-            if w.worker_id == self.worker_id:
-                continue
-            stale = w.heartbeat < now - self.lease_seconds
-            comparable = (w.host == self.host and self.pid_ns is not None and self.boot_id is not None
-                          and w.pid_ns == self.pid_ns and w.boot_id == self.boot_id)
-            if stale or (comparable and not _pid_alive(w.pid)):
-                log.info("taking over the leases of worker %s", w.worker_id)
-                self.store.release_worker(w.worker_id, now)
+        reap_dead_workers(self.store, self.worker_id, self.host, self.pid_ns, self.boot_id, self.lease_seconds, now)
 
     # ------------------------------------------------------------------------------ workflows
 

@@ -115,18 +115,17 @@ class _Op:
     done: Future | None = None
 
 
-def _pid_alive(pid: int) -> bool:
-    from wf.engine.worker import _pid_alive as alive
-
-    return alive(pid)
-
-
 class Hub:
     def __init__(self, db_path: str | os.PathLike, app_id: str, *, durability: str | None = None,
                  max_out_workflows: int = MAX_OUT_WORKFLOWS, max_out_activities: int = MAX_OUT_ACTIVITIES) -> None:
         self.db_path, self.app_id, self.durability = db_path, app_id, durability
         self.max_out_workflows, self.max_out_activities = max_out_workflows, max_out_activities
+        from wf import settings
+        from wf.engine.worker import DEFAULT_LEASE_SECONDS, process_identity
+
         self.host, self.pid = socket.gethostname(), os.getpid()
+        self.pid_ns, self.boot_id = process_identity()
+        self.lease_seconds = settings.env_seconds("WF_LEASE_SECONDS", DEFAULT_LEASE_SECONDS)
         self.worker_id = f"{self.host}:{self.pid}:grpc-{uuid.uuid4().hex[:8]}"
         self._tokens = itertools.count(1)
         self._lock = threading.Lock()
@@ -151,7 +150,7 @@ class Hub:
         self.store = Store(self.db_path, durability=self.durability)
         now = time.time()
         with self.store.write():
-            self.store.heartbeat(self.worker_id, self.app_id, self.host, self.pid, now)
+            self.store.heartbeat(self.worker_id, self.app_id, self.host, self.pid, now, self.pid_ns, self.boot_id)
             self._reap(now)
         self._last_heartbeat = now
         signals.register_worker(self.store.key, self._wake)
@@ -355,7 +354,7 @@ class Hub:
         try:
             with store.write():
                 if now - self._last_heartbeat >= HEARTBEAT_INTERVAL:
-                    store.heartbeat(self.worker_id, self.app_id, self.host, self.pid, now)
+                    store.heartbeat(self.worker_id, self.app_id, self.host, self.pid, now, self.pid_ns, self.boot_id)
                     self._reap(now)
                     self._last_heartbeat = now
                 for n, op in enumerate(ops):
@@ -403,15 +402,10 @@ class Hub:
 
     def _reap(self, now: float) -> None:
         """Release the leases of dead workers (as an in-process worker does)."""
-        from wf.engine.worker import LEASE_SECONDS
+        from wf.engine.worker import reap_dead_workers
 
         assert self.store is not None
-        for w in self.store.workers():
-            if w.worker_id == self.worker_id:
-                continue
-            if w.heartbeat < now - LEASE_SECONDS or (w.host == self.host and not _pid_alive(w.pid)):
-                log.info("taking over the leases of worker %s", w.worker_id)
-                self.store.release_worker(w.worker_id, now)
+        reap_dead_workers(self.store, self.worker_id, self.host, self.pid_ns, self.boot_id, self.lease_seconds, now)
 
     def _token(self, kind: str) -> str:
         return f"{kind}-{self.worker_id.rsplit('-', 1)[-1]}-{next(self._tokens)}"
