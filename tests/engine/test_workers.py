@@ -432,3 +432,19 @@ def test_a_dead_process_in_the_same_pid_namespace_is_reaped_at_once(make_app, db
     wait_until(lambda: _rows(db_path, "SELECT COUNT(*) FROM workers WHERE worker_id = 'crashed:1:abc'") == [(0,)],
                timeout=5, what="the dead worker reaped")
     assert _rows(db_path, "SELECT owner FROM tasks WHERE owner = 'crashed:1:abc'") == []  # released
+
+
+def test_a_dispatcher_that_dies_is_reported(make_app, monkeypatch):
+    """Should the dispatcher thread die anyway, the runtime says so (`wf worker` then exits 1)."""
+    from wf.engine import worker as worker_module
+
+    class Boom(BaseException):
+        pass
+
+    def tick(self, *args, **kwargs):
+        raise Boom("the dispatcher broke")
+
+    monkeypatch.setattr(worker_module.Worker, "_tick", tick)
+    app = make_app([], [])
+    error = wait_until(lambda: app.runtime.fatal_error, timeout=5, what="the death reported")
+    assert isinstance(error, Boom)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,21 @@ def test_replace_refuses_to_delete_a_running_child(env, worker):
     assert "par-1" in r.stderr and "still running" in r.stderr
     assert _status(env, "par-1") == "RUNNING"  # the child is still there, still running
     assert _status(env, "par") == "TERMINATED"
+
+
+def test_a_step_that_ends_after_a_terminate_is_dropped(env, worker):
+    worker()
+    _run(env, "busy", 3, "late-1")
+    wait_until(lambda: _marker(env, "busy-late-1.started").exists(), what="the long step started")
+    r = run_wf(env, "terminate", "late-1", timeout=10)
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: _marker(env, "busy-late-1.finished").exists(), what="the long step ended")
+    deadline = time.monotonic() + 1.5  # the worker's next turns see the step, and must drop it
+    while time.monotonic() < deadline:
+        assert _status(env, "late-1") == "TERMINATED"
+        time.sleep(0.1)
+    events = [json.loads(e)["type"] for (e,) in query(
+        env["WF_DB"], "SELECT event FROM history h JOIN instances i USING (iid) WHERE i.instance_id = 'late-1' "
+        "ORDER BY seq")]
+    assert events[-1] == "ExecutionTerminated" and "TaskScheduled" not in events, events
+    assert query(env["WF_DB"], "SELECT COUNT(*) FROM tasks")[0][0] == 0
