@@ -575,8 +575,14 @@ class Worker:
             w.waiting = w.ex.blocked_on() if w.ex is not None and w.step.status is None else None
         except BaseException as exc:  # user code and the engine alike: fail this instance only
             self._note_instance_error(w, "could not advance", exc)
-            w.ex, w.step = None, failed_step(None, now, _engine_failure(f"workflow {row.name!r} failed", exc))
-            w.rows = self._rows_of(w, w.step, now)
+            w.ex, w.waiting = None, None
+            w.step = failed_step(None, now, _engine_failure(f"workflow {row.name!r} failed", exc))
+            try:
+                w.rows = self._rows_of(w, w.step, now)
+            except Exception:  # the error itself cannot be written: say so in plain words
+                w.step = failed_step(None, now, FailureDetails(
+                    "the engine could not advance this workflow; see the worker's log", "EngineError"))
+                w.rows = self._rows_of(w, w.step, now)
 
     def _rows_of(self, w: _Work, step: Step, now: float) -> _Rows:
         row = w.row
