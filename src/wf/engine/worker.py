@@ -218,7 +218,7 @@ def reap_dead_workers(store: Store, me: str, host: str, pid_ns: str | None, boot
 def _engine_failure(what: str, exc: BaseException) -> FailureDetails:
     """The failure of an instance the engine could not advance or record."""
     detail = str(exc) or type(exc).__name__
-    if isinstance(exc, RecursionError) or "nested too deeply" in detail:
+    if isinstance(exc, RecursionError) or "recursion depth" in detail or "nested too deeply" in detail:
         detail = f"a value is nested too deeply ({detail})"
     trace = "".join(traceback.format_exception(exc))
     return FailureDetails(f"{what}: {type(exc).__name__}: {detail}", type(exc).__name__, trace)
