@@ -52,23 +52,28 @@ def test_a_full_disk_is_one_line_and_a_worker_resumes_after_it(small_disk, tmp_p
     log = tmp_path / "worker.log"
     assert run_wf(env, "run", "quick", "-x", "0", "-i", "before", "-q").returncode == 0
     p = start_worker(env, APP, log=log)
-    wait_ready(db, p)
-    r = run_wf(env, "wait", "before", "--timeout", "20s")
-    assert r.returncode == 0, r.stderr
+    try:
+        wait_ready(db, p)
+        r = run_wf(env, "wait", "before", "--timeout", "20s")
+        assert r.returncode == 0, r.stderr
 
-    filler = _fill(small_disk)
-    r = run_wf(env, "run", "quick", "-x", "1", "-i", "during")
-    assert r.returncode == 1
-    assert r.stderr == f"Error: the disk holding {db} is full: free some space and retry\n", r.stderr
-    # the worker's heartbeat cannot be written either: it backs off, logging once, no traceback
-    wait_until(lambda: "worker turn failed" in log.read_text(), timeout=15, what="the worker noticed")
-    time.sleep(3)  # the scenario is time passing on a full disk: no log line every 50 ms
-    text = log.read_text()
-    assert text.count("worker turn failed") <= 2, text[-2000:]
-    assert "Traceback" not in text
-    assert p.poll() is None
+        filler = _fill(small_disk)
+        r = run_wf(env, "run", "quick", "-x", "1", "-i", "during")
+        assert r.returncode == 1
+        assert r.stderr == f"Error: the disk holding {db} is full: free some space and retry\n", r.stderr
+        # the worker's heartbeat cannot be written either: it backs off, logging once, no traceback
+        wait_until(lambda: "worker turn failed" in log.read_text(), timeout=15, what="the worker noticed")
+        time.sleep(3)  # the scenario is time passing on a full disk: no log line every 50 ms
+        text = log.read_text()
+        assert text.count("worker turn failed") <= 2, text[-2000:]
+        assert "Traceback" not in text
+        assert p.poll() is None
 
-    filler.unlink()
-    r = run_wf(env, "run", "quick", "-x", "2", "-i", "after", "--wait", "--timeout", "30s")
-    assert r.returncode == 0, r.stderr
-    assert stop(p) == 0
+        filler.unlink()
+        r = run_wf(env, "run", "quick", "-x", "2", "-i", "after", "--wait", "--timeout", "30s")
+        assert r.returncode == 0, r.stderr
+        assert stop(p) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
