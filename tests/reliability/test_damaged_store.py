@@ -74,7 +74,7 @@ def test_doctor_reports_a_sound_store_and_repairs_what_is_safe(tmp_path):
     report = json.loads(r.stdout)
     assert report["ok"] is True
     assert report["schema_version"] == report["schema_version_expected"]
-    assert report["counts"]["instances"] == 50 and report["counts"]["inbox"] == 50
+    assert report["counts"]["instances"] == 50 and report["counts"]["inbox"] == 50 and "audit" in report["counts"]
     assert report["orphans"] == {"history": 1, "inbox": 0, "tasks": 0}
     assert report["live_workers"] == []
     r = run_wf(env, "doctor", "--repair", "-o", "json")

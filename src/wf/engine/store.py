@@ -1143,6 +1143,8 @@ class Store:
         "inbox": "SELECT COUNT(*) FROM inbox",
         "tasks": "SELECT COUNT(*) FROM tasks",
         "workers": "SELECT COUNT(*) FROM workers",
+        "audit": "SELECT COUNT(*) FROM audit",
+        "retention": "SELECT COUNT(*) FROM retention",
     }
     _ORPHANS = {  # rows of an instance that no longer exists
         "history": "SELECT COUNT(*) FROM history WHERE iid NOT IN (SELECT iid FROM instances)",
