@@ -244,6 +244,7 @@ class ListFilter:
     created_after: datetime | None = None
     created_before: datetime | None = None
     completed_before: datetime | None = None  # bulk purge's older_than: counted from the terminal time
+    id_prefix: str | None = None  # instance ids that start with this (the dashboard's search box)
 
     def describe(self) -> str:
         """The selection in words (audit records, confirmations)."""
@@ -258,6 +259,8 @@ class ListFilter:
             parts.append(f"created before {rfc3339(self.created_before)}")
         if self.completed_before is not None:
             parts.append(f"finished before {rfc3339(self.completed_before)}")
+        if self.id_prefix:
+            parts.append(f"ids {self.id_prefix}*")
         return ", ".join(parts) or "all"
 
 

@@ -53,9 +53,10 @@ def _check_allow_hosts(ctx: click.Context, param: click.Parameter, values: tuple
 @click.option("--tokens", "tokens_file", metavar="FILE",
               help="Named tokens with roles (read, operate, admin) from this TOML file of hashes; "
                    "'wf serve token add' writes it.")
+@click.option("--no-ui", is_flag=True, help="Do not serve the web dashboard at /.")
 @click.pass_context
 def serve_cmd(ctx: click.Context, app_spec: str | None, host: str, port: int, grpc_port: int,
-              serve_token: str | None, allow_hosts: tuple[str, ...], tokens_file: str | None) -> None:
+              serve_token: str | None, allow_hosts: tuple[str, ...], tokens_file: str | None, no_ui: bool) -> None:
     """Serve the local store over Dapr's workflow HTTP API, plus listing, history and bulk purge.
 
     Every wf command, and WorkflowClient(url=...), works against it with --url / WF_URL. Unmodified
@@ -65,7 +66,7 @@ def serve_cmd(ctx: click.Context, app_spec: str | None, host: str, port: int, gr
 
     \b
     Examples:
-      wf serve                                         # http://127.0.0.1:3500, the default store
+      wf serve                                         # http://127.0.0.1:3500 (dashboard at /)
       WF_API_TOKEN=s3cret wf serve --host 0.0.0.0 --app examples/approval.py:wfr
       WF_URL=http://127.0.0.1:3500 wf list             # from another shell
       wf serve -a orders & python app.py               # a Dapr SDK app, unchanged (gRPC :50001)
@@ -110,7 +111,7 @@ def serve_cmd(ctx: click.Context, app_spec: str | None, host: str, port: int, gr
 
     table = TokenTable(single=token, named=named)
     asgi = create_app(db, app_id=app_id, token=token, runtime=runtime, durability=durability, host=host,
-                      allow_hosts=allow_hosts, tokens=table)
+                      allow_hosts=allow_hosts, tokens=table, ui=not no_ui)
 
     grpc_server = _start_grpc(db, app_id=app_id, host=host, port=grpc_port, token=token,
                               durability=durability, tokens=table) if grpc_port else None

@@ -592,6 +592,9 @@ class Store:
             if flt.completed_before is not None:
                 clauses.append("completed_at IS NOT NULL AND completed_at < ?")
                 params.append(flt.completed_before.timestamp())
+            if flt.id_prefix:  # a range, so the (app_id, instance_id) index serves it
+                clauses.append("instance_id >= ? AND instance_id < ?")
+                params.extend((flt.id_prefix, flt.id_prefix + "\U0010ffff"))
         if terminal_only:
             clauses.append(f"status IN ({_marks(len(TERMINAL))})")
             params.extend(TERMINAL)

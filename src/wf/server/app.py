@@ -104,6 +104,7 @@ from wf.server.auth import (
     operation_of_request,
     required_role,
 )
+from wf.server.ui import is_ui_path
 
 log = logging.getLogger("wf.server")
 
@@ -120,10 +121,9 @@ MAX_AUDIT_PAGE = 10_000
 RETENTION_BODY_KEYS = {"anyTerminal": "any_terminal", "completed": "completed", "failed": "failed",
                        "terminated": "terminated"}
 APP_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
-OPEN_PATHS = frozenset({"/healthz", "/v1.0/healthz", "/v1.0/healthz/outbound", "/openapi.json", "/docs",
-                        "/docs/oauth2-redirect"})
+OPEN_PATHS = frozenset({"/healthz", "/v1.0/healthz", "/v1.0/healthz/outbound", "/openapi.json"})
 MAX_BULK_IDS = 10_000  # instance ids in one bulk request
-FILTER_KEYS = frozenset({"status", "name", "createdAfter", "createdBefore"})
+FILTER_KEYS = frozenset({"status", "name", "createdAfter", "createdBefore", "idPrefix"})
 BULK_KEYS = {
     "terminate": frozenset({"output", "recursive", "reason"}),
     "suspend": frozenset({"reason"}),
@@ -132,7 +132,7 @@ BULK_KEYS = {
 }
 BULK_COMMON_KEYS = FILTER_KEYS | {"instanceIDs", "dryRun", "opID", "selection"}
 PURGE_KEYS = frozenset({"status", "name", "createdAfter", "createdBefore", "completedBefore", "olderThan",
-                        "force", "dryRun"})
+                        "idPrefix", "force", "dryRun"})
 
 
 class ApiError(Exception):
@@ -214,6 +214,14 @@ def _check_id(instance_id: str) -> str:
         raise ApiError(400, "ERR_INSTANCE_ID_INVALID",
                        f"workflow instance ID {instance_id[:80]!r} is invalid: use 1 to 64 letters, digits, '-' or '_'")
     return instance_id
+
+
+def _id_prefix(prefix: str | None) -> str | None:
+    if not prefix:
+        return None
+    if not INSTANCE_ID_RE.fullmatch(prefix):
+        raise _malformed(f"invalid idPrefix {prefix[:80]!r}: instance ids are letters, digits, '-' or '_'")
+    return prefix
 
 
 def _check_component(component: str) -> None:
@@ -340,7 +348,7 @@ class GuardMiddleware:
                 await _send_json(send, refusal.status, refusal.code, refusal.message)
                 return
         identity = None
-        if self.tokens.required and scope.get("path") not in OPEN_PATHS:
+        if self.tokens.required and scope.get("path") not in OPEN_PATHS and not is_ui_path(scope.get("path", "")):
             identity = self.tokens.identify(headers.get(TOKEN_HEADER.encode()))
             if identity is None:
                 await _send_json(send, 401, "ERR_UNAUTHORIZED",
@@ -385,6 +393,7 @@ class GuardMiddleware:
 
         from wf.engine.control import acting_as
 
+        scope["wf.identity"] = identity  # who is asking (GET /v1.0/metadata tells the dashboard its role)
         try:
             with acting_as(self.actor_of(scope, identity)):
                 await self.app(scope, limited_receive, tracking_send)
@@ -498,11 +507,12 @@ def create_app(backend_factory: Callable[[str], Backend] | str | os.PathLike | N
                app_id: str = "default", token: str | None = None, max_body: int = MAX_BODY,
                runtime: Any = None, db: str | os.PathLike | None = None,
                durability: str | None = None, host: str = "127.0.0.1",
-               allow_hosts: tuple[str, ...] = (), tokens: TokenTable | None = None) -> FastAPI:
+               allow_hosts: tuple[str, ...] = (), tokens: TokenTable | None = None, ui: bool = True) -> FastAPI:
     """The ASGI app. backend_factory: a function app_id -> Backend, or the path of a SQLite store
     (also accepted as db=). runtime: a WorkflowRuntime started with the app and shut down with it
     (`wf serve --app`). token: required in the dapr-api-token header of every call but /healthz.
-    host, allow_hosts: the bound address and the extra Host names to answer (wf.server.auth.HostPolicy)."""
+    host, allow_hosts: the bound address and the extra Host names to answer (wf.server.auth.HostPolicy).
+    ui: serve the dashboard (wf.server.ui) at /."""
     hosts = HostPolicy(host, allow_hosts)
     if backend_factory is None:
         if db is None:
@@ -541,7 +551,7 @@ def create_app(backend_factory: Callable[[str], Backend] | str | os.PathLike | N
             "Dapr's workflow HTTP API over wf's local engine, plus listing, history and bulk purge. "
             "Send the token in the `dapr-api-token` header. Errors are `{\"errorCode\", \"message\"}`."),
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # Swagger UI loads its assets from a CDN: blank offline. /openapi.json stays.
         redoc_url=None,
     )
     app.state.backends = backends
@@ -573,9 +583,14 @@ def create_app(backend_factory: Callable[[str], Backend] | str | os.PathLike | N
         return _error_response(api_error_for(exc))
 
     _add_workflow_routes(app, backends)
+    if ui:
+        from wf.server import ui as dashboard
+
+        dashboard.add_routes(app)
 
     @app.get("/v1.0/metadata", tags=["metadata"], summary="The engine, its version, app id and extensions")
-    async def metadata() -> dict[str, Any]:
+    async def metadata(request: Request) -> dict[str, Any]:
+        identity: Identity | None = request.scope.get("wf.identity")
         return {
             "id": app_id,
             "runtimeVersion": f"wf-{__version__}",
@@ -590,6 +605,9 @@ def create_app(backend_factory: Callable[[str], Backend] | str | os.PathLike | N
                 "extensions": list(EXTENSIONS),
                 "maxBodyBytes": max_body,
                 "workersInProcess": runtime is not None,
+                # The caller's token: its role decides what the dashboard offers (no tokens: admin).
+                "role": identity.role if identity is not None else "admin",
+                "tokenName": identity.name if identity is not None else None,
             },
         }
 
@@ -678,6 +696,7 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
                                  createdAfter: str | None = Query(None, description="RFC 3339"),
                                  createdBefore: str | None = Query(None, description="RFC 3339"),
                                  completedBefore: str | None = Query(None, description="RFC 3339"),
+                                 idPrefix: str | None = Query(None, description="instance ids starting with this"),
                                  limit: str | None = Query(None, description=f"page size, 1-{MAX_LIST_PAGE}"),
                                  continuationToken: str | None = Query(None),
                                  fetchPayloads: str | None = Query(None),
@@ -690,7 +709,8 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
             flt = ListFilter(statuses=_statuses(status), name=name or None,
                              created_after=_timestamp(createdAfter, "createdAfter"),
                              created_before=_timestamp(createdBefore, "createdBefore"),
-                             completed_before=_timestamp(completedBefore, "completedBefore"))
+                             completed_before=_timestamp(completedBefore, "completedBefore"),
+                             id_prefix=_id_prefix(idPrefix))
             backend = await _run(backends.get, appID)
             if countBy is not None:
                 return {"counts": await _run(backend.count_by, flt, countBy)}
@@ -710,7 +730,7 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
             unknown = sorted(set(body) - PURGE_KEYS)
             if unknown:
                 raise _malformed(f"unknown purge filter keys {', '.join(unknown)}; expected {', '.join(sorted(PURGE_KEYS))}")
-            for key in ("name", "createdAfter", "createdBefore", "completedBefore", "olderThan"):
+            for key in ("name", "createdAfter", "createdBefore", "completedBefore", "olderThan", "idPrefix"):
                 if body.get(key) is not None and not isinstance(body[key], str):
                     raise _malformed(f"{key} must be a string")
             for key in ("force", "dryRun"):
@@ -724,7 +744,7 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
             flt = ListFilter(statuses=_statuses(body.get("status")), name=body.get("name") or None,
                              created_after=_timestamp(body.get("createdAfter"), "createdAfter"),
                              created_before=_timestamp(body.get("createdBefore"), "createdBefore"),
-                             completed_before=completed_before)
+                             completed_before=completed_before, id_prefix=_id_prefix(body.get("idPrefix")))
             force, dry_run = bool(body.get("force")), bool(body.get("dryRun"))
             if flt.statuses and not force:
                 live = [s.name for s in flt.statuses if not s.is_terminal]
@@ -863,7 +883,7 @@ def _add_bulk_route(app: FastAPI, backends: Backends, base: str, operation: str,
         unknown = sorted(set(body) - allowed)
         if unknown:
             raise _malformed(f"unknown keys {', '.join(unknown)}; expected {', '.join(sorted(allowed))}")
-        for key in ("name", "createdAfter", "createdBefore", "reason", "eventName", "opID", "selection"):
+        for key in ("name", "createdAfter", "createdBefore", "idPrefix", "reason", "eventName", "opID", "selection"):
             if body.get(key) is not None and not isinstance(body[key], str):
                 raise _malformed(f"{key} must be a string")
         for key in ("dryRun", "recursive"):
@@ -895,7 +915,8 @@ def _add_bulk_route(app: FastAPI, backends: Backends, base: str, operation: str,
             params["reason"] = body["reason"]
         flt = ListFilter(statuses=_statuses(body.get("status")), name=body.get("name") or None,
                          created_after=_timestamp(body.get("createdAfter"), "createdAfter"),
-                         created_before=_timestamp(body.get("createdBefore"), "createdBefore"))
+                         created_before=_timestamp(body.get("createdBefore"), "createdBefore"),
+                         id_prefix=_id_prefix(body.get("idPrefix")))
         backend = await _run(backends.get, appID)
         if ids is None:
             ids = await _run(backend.select, operation, flt)
