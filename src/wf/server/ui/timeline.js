@@ -103,11 +103,16 @@
       const cls = r.kind === "timer" ? (r.end !== null ? "bar-timer-done" : "bar-timer")
         : r.outcome === "failed" ? "bar-failed" : r.outcome === "ok" ? "bar-ok" : "bar-live";
       const x0 = x(r.start);
-      const bar = el("rect", { x: x0, y: y + 4, width: Math.max(3, x(end) - x0), height: ROW - 8, rx: 3, class: "bar " + cls });
+      const bar = el("rect", { x: x0, y: y + 4, width: Math.max(3, x(end) - x0), height: ROW - 8, rx: 3, class: "bar " + cls,
+        "data-ms": Math.round(end - r.start) });
       const tip = r.label + ": " + (r.end !== null ? span(r.end - r.start) : "in flight " + span(now - r.start))
         + (r.error ? " — " + r.error : "");
       bar.appendChild(el("title", {}, tip));
       g.appendChild(bar);
+      const x1 = x0 + Math.max(3, x(end) - x0);  // its duration, beside the bar (inside it near the right edge)
+      const inside = x1 > W - 60;
+      g.appendChild(el("text", { x: inside ? x1 - 4 : x1 + 4, y: y + 14, "text-anchor": inside ? "end" : "start",
+        class: "dur" + (inside ? " in" : "") }, (r.end === null && r.outcome === "live" ? "running " : "") + span(end - r.start)));
       if (r.due && r.end === null) {  // a pending timer: where it will fire
         g.appendChild(el("line", { x1: x(r.due), x2: x(r.due), y1: y + 2, y2: y + ROW - 2, class: "grid" }));
       }
