@@ -196,7 +196,7 @@ def test_the_timeline_shows_bars_failed_attempts_and_retries(server, page, tmp_p
     page.wait_for_selector("#timeline svg")
     assert page.locator("#timeline rect.bar-failed").count() == 2  # two failed attempts, in red
     assert page.locator("#timeline rect.bar-ok").count() == 2  # the third attempt, then double
-    labels = page.locator("#timeline text.label").all_inner_texts()
+    labels = page.locator("#timeline text.label").all_text_contents()
     assert "flaky (retry 1)" in labels and "flaky (retry 2)" in labels
     assert page.locator("#timeline rect.bar-timer-done").count() == 2  # the retry delays
     shot(page, tmp_path, "dashboard-timeline.png")
