@@ -20,6 +20,7 @@ const S = {
   timer: null,
   cursors: [null],  // continuation tokens of the pages seen, for "newer"
   selected: new Set(),
+  counts: null,  // {key, value}: the status counts last drawn, kept across auto-refreshes
   seq: 0,  // render generation: a late answer for an older view is dropped
 };
 
@@ -146,7 +147,8 @@ async function loadMeta() {
   $("#who").textContent = (wf.tokenName ? wf.tokenName + " · " : "") + (S.token ? S.role : "");
   $("#logout").hidden = !S.token;
   if (!S.app) S.app = wf.appID || S.meta.id || "default";
-  await loadApps();
+  $("#app").replaceChildren(h("option", { value: S.app }, S.app));
+  loadApps();  // in the background: the first page does not wait for a count over the whole store
   return S.meta;
 }
 
@@ -238,19 +240,21 @@ async function render() {
   const { path, params } = route();
   for (const a of document.querySelectorAll("[data-nav]")) a.classList.toggle("active", false);
   try {
-    await loadMeta();
+    const meta = loadMeta();  // the instances page asks for its rows meanwhile (same app by default)
+    if (!path.startsWith("/i/") && path !== "/") await meta;
     if (seq !== S.seq) return;
     let view;
-    if (path.startsWith("/i/")) view = await instanceView(decodeURIComponent(path.slice(3)), seq);
+    if (path.startsWith("/i/")) view = await instanceView(decodeURIComponent(path.slice(3)), seq, meta);
     else if (path === "/workers") view = await workersView();
     else if (path === "/retention") view = await retentionView();
     else if (path === "/audit") view = await auditView(params);
-    else view = await instancesView(params, seq);
+    else view = await instancesView(params, seq, meta);
     if (seq !== S.seq || !view) return;
     const nav = path.startsWith("/i/") || path === "/" ? "instances" : path.slice(1);
     const link = document.querySelector(`[data-nav="${nav}"]`);
     if (link) link.classList.add("active");
     $("#view").replaceChildren(view);
+    performance.mark("wf:view");  // bench/dashboard.py reads the first one: when the data was on the page
   } catch (e) {
     if (seq === S.seq) $("#view").replaceChildren(h("div", { class: "panel error" }, e.message));
   }
@@ -294,15 +298,15 @@ function apiFilter(f) {
   };
 }
 
-async function instancesView(params, seq) {
+async function instancesView(params, seq, meta) {
   const f = filtersFrom(params);
   if (f.age && parseDuration(f.age) === null) toast(`"${f.age}" is not a duration (e.g. 90s, 2h, 7d)`, true);
   const flt = apiFilter(f);
-  const [page, counts, names] = await Promise.all([
-    api("GET", API, { params: { ...flt, limit: PAGE, continuationToken: f.cursor || null } }),
-    api("GET", API, { params: { ...flt, status: null, countBy: "status" } }).catch(() => null),
-    api("GET", API, { params: { countBy: "name" } }).catch(() => null),
-  ]);
+  // The rows come first; the counts (a scan of the selection) fill the chips when they arrive.
+  const counting = api("GET", API, { params: { ...flt, status: null, countBy: "status" } }).catch(() => null);
+  const naming = api("GET", API, { params: { countBy: "name" } }).catch(() => null);
+  const page = await api("GET", API, { params: { ...flt, limit: PAGE, continuationToken: f.cursor || null } });
+  await meta;  // the role decides which bulk buttons show
   const rows = page.instances || [];
   const visible = new Set(rows.map((r) => r.instanceID));
   for (const id of [...S.selected]) if (!visible.has(id)) S.selected.delete(id);
@@ -317,7 +321,7 @@ async function instancesView(params, seq) {
     go({ name: nameInput.value.trim(), age: ageInput.value.trim(), prefix: prefixInput.value.trim(), cursor: "" });
   };
   const form = h("form", { class: "filters", id: "filters", onsubmit: apply },
-    nameInput, h("datalist", { id: "names" }, Object.keys((names && names.counts) || {}).map((n) => h("option", { value: n }))),
+    nameInput, h("datalist", { id: "names" }),
     ageInput, prefixInput,
     h("button", { type: "submit", class: "primary", id: "apply" }, "Filter"),
     h("button", { type: "button", onclick: () => { S.cursors = [null]; location.hash = "#/"; } }, "Clear"),
@@ -325,14 +329,29 @@ async function instancesView(params, seq) {
     h("button", { type: "button", id: "pause", onclick: () => { S.paused = !S.paused; render(); } },
       S.paused ? "Resume auto-refresh" : "Pause auto-refresh"));
 
-  const countMap = (counts && counts.counts) || {};
-  const counted = counts !== null;  // an engine that cannot count still gets every status as a chip
-  const chips = h("div", { class: "chips", id: "chips" }, STATUSES.filter((s) => !counted || countMap[s] || f.status.includes(s)).map((s) => {
-    const on = f.status.includes(s);
-    return h("button", { class: "chip" + (on ? " on" : ""), "data-status": s, type: "button",
-      onclick: () => { S.cursors = [null]; go({ status: on ? f.status.filter((x) => x !== s) : [...f.status, s], cursor: "" }); } },
-      s, counted ? h("b", {}, String(countMap[s] || 0)) : null);
-  }));
+  // Chips: every status until the counts arrive; then those present (or chosen), with their counts.
+  const chips = h("div", { class: "chips", id: "chips" });
+  const total = h("span", { class: "muted" });
+  const drawChips = (counts) => {
+    const countMap = (counts && counts.counts) || {};
+    chips.replaceChildren(...STATUSES.filter((s) => !counts || countMap[s] || f.status.includes(s)).map((s) => {
+      const on = f.status.includes(s);
+      return h("button", { class: "chip" + (on ? " on" : ""), "data-status": s, type: "button",
+        onclick: () => { S.cursors = [null]; go({ status: on ? f.status.filter((x) => x !== s) : [...f.status, s], cursor: "" }); } },
+        s, counts ? h("b", {}, String(countMap[s] || 0)) : null);
+    }));
+    const selected = Object.entries(countMap).filter(([s]) => !f.status.length || f.status.includes(s)).reduce((a, [, n]) => a + n, 0);
+    total.textContent = counts ? `${rows.length} shown of ${selected}` : `${rows.length} shown`;
+  };
+  const countKey = S.app + "|" + JSON.stringify({ ...flt, status: null });
+  drawChips(S.counts && S.counts.key === countKey ? S.counts.value : null);  // the last counts, no flicker on refresh
+  counting.then((counts) => {
+    if (counts) S.counts = { key: countKey, value: counts };
+    if (seq === S.seq && counts) drawChips(counts);
+  });
+  naming.then((names) => {
+    if (seq === S.seq && names) form.querySelector("#names").replaceChildren(...Object.keys(names.counts || {}).map((n) => h("option", { value: n })));
+  });
 
   const selectAll = h("input", { type: "checkbox", "aria-label": "select all on this page", checked: rows.length > 0 && rows.every((r) => S.selected.has(r.instanceID)),
     onchange: (ev) => { rows.forEach((r) => ev.target.checked ? S.selected.add(r.instanceID) : S.selected.delete(r.instanceID)); render(); } });
@@ -359,7 +378,7 @@ async function instancesView(params, seq) {
       if (!S.cursors.includes(page.continuationToken)) S.cursors.push(page.continuationToken);
       go({ cursor: page.continuationToken });
     } }, "Older →"),
-    h("span", { class: "muted" }, `${rows.length} shown` + (Object.keys(countMap).length ? ` of ${Object.values(countMap).reduce((a, b) => a + b, 0)}` : "")));
+    total);
 
   schedule(() => { if (seq === S.seq && !document.querySelector("dialog[open]")) render(); });
   return h("div", {},
@@ -449,10 +468,10 @@ function summary(label, r) {
 
 // ------------------------------------------------------------------------------------- instance
 
-async function instanceView(id, seq) {
+async function instanceView(id, seq, meta) {
   const base = `${API}/${encodeURIComponent(id)}`;
   let state;
-  try { state = await api("GET", base); } catch (e) {
+  try { [state] = await Promise.all([api("GET", base), meta]); } catch (e) {
     if (e.status === 404) return h("div", { class: "panel" }, h("h1", {}, id), h("p", { class: "error" }, e.message), h("a", { href: "#/" }, "← instances"));
     throw e;
   }
