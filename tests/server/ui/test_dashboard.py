@@ -281,3 +281,38 @@ def test_assets_are_served_with_their_types_and_unknown_ones_are_404(server):
 def test_a_foreign_host_cannot_load_the_page(server):
     r = httpx.get(server.url + "/", headers={"Host": "evil.example"}, timeout=10)
     assert r.status_code == 403  # DNS rebinding: the page is refused like the API
+
+
+def test_buttons_follow_the_tokens_role_and_the_server_refuses_beyond_it(serve_process, page, tmp_path):
+    from wf.server.auth import add_token
+
+    tokens = str(tmp_path / "tokens.toml")
+    reader, operator = add_token(tokens, "viewer", "read"), add_token(tokens, "oncall", "operate")
+    admin = add_token(tokens, "boss", "admin")
+    server = serve_process("--app", APP_SPEC, "--tokens", tokens)
+    start(server, "approval_workflow", "role-1", {"id": "r1"}, token=admin)
+
+    page.goto(server.url + "/#/i/role-1")
+    page.fill("#login-token", reader)
+    page.click("#login-submit")
+    page.wait_for_selector("#state")
+    assert "viewer" in page.inner_text("#who") and "read" in page.inner_text("#who")
+    assert page.locator("#actions button").count() == 0  # read: no action at all
+    # The page only hides what the server refuses: the same token, by hand, is turned away.
+    r = httpx.post(f"{server.url}{API}/role-1/pause", headers={"dapr-api-token": reader}, timeout=10)
+    assert r.status_code == 403 and r.json()["errorCode"] == "ERR_PERMISSION_DENIED"
+    page.goto(server.url + "/")
+    wait_until(lambda: rows(page) == ["role-1"], what="the list for a reader")
+    assert page.locator("#bulk").count() == 0  # bulk actions are admin's
+
+    page.click("#logout")  # another token in the same tab
+    page.wait_for_selector("#login[open]")
+    page.fill("#login-token", operator)
+    page.click("#login-submit")
+    page.goto(server.url + "/#/i/role-1")
+    page.wait_for_selector("#act-suspend")
+    assert page.locator("#act-terminate").count() == 1
+    assert page.locator("#act-purge").count() == 0  # purge is admin's
+    page.click("#act-suspend")
+    page.click("#confirm-ok")
+    wait_until(lambda: status(server, "role-1", token=admin) == "SUSPENDED", what="suspended by the operator")
