@@ -101,13 +101,14 @@ def test_instances_page_lists_filters_and_counts(server, page, tmp_path):
     wait_until(lambda: sorted(rows(page)) == sorted(waiting), what="only the approval workflows")
     assert "name=approval_workflow" in page.url
 
-    page.click("#f-name", click_count=3)
     page.fill("#f-name", "")
     page.click("#apply")
+    wait_until(lambda: len(rows(page)) == 6, what="all rows without the name filter")
     page.click("#chips [data-status=FAILED]")
     wait_until(lambda: rows(page) == ["bad-1"], what="the FAILED chip to filter")
 
     page.click("#chips [data-status=FAILED]")  # off again
+    wait_until(lambda: len(rows(page)) == 6, what="all rows once the chip is off")
     page.fill("#f-prefix", "order-")
     page.click("#apply")
     wait_until(lambda: sorted(rows(page)) == sorted(waiting), what="the id prefix filter")

@@ -260,9 +260,18 @@ async function render() {
   }
 }
 
+// Auto-refresh redraws the view; not while a dialog is open or someone is typing in a field.
+function busy() {
+  const a = document.activeElement;
+  return document.querySelector("dialog[open]") !== null ||
+    (a !== null && ["INPUT", "TEXTAREA", "SELECT"].includes(a.tagName) && a.type !== "checkbox");
+}
+
 function schedule(fn) {
   clearTimeout(S.timer);
-  if (!S.paused) S.timer = setTimeout(fn, REFRESH_MS);
+  if (S.paused) return;
+  const tick = () => { if (busy()) S.timer = setTimeout(tick, REFRESH_MS); else fn(); };
+  S.timer = setTimeout(tick, REFRESH_MS);
 }
 
 // ------------------------------------------------------------------------------------ instances
@@ -380,7 +389,7 @@ async function instancesView(params, seq, meta) {
     } }, "Older →"),
     total);
 
-  schedule(() => { if (seq === S.seq && !document.querySelector("dialog[open]")) render(); });
+  schedule(() => { if (seq === S.seq) render(); });
   return h("div", {},
     h("h1", {}, "Instances", h("span", { class: "muted" }, "app " + S.app)),
     h("div", { class: "panel" }, form, chips),
@@ -519,7 +528,7 @@ async function instanceView(id, seq, meta) {
       h("td", { class: "cut", title: e.failure_details ? e.failure_details.message : e.data || "" },
         e.failure_details ? e.failure_details.message : e.data || "")))));
 
-  if (live) schedule(() => { if (seq === S.seq && !document.querySelector("dialog[open]")) render(); });
+  if (live) schedule(() => { if (seq === S.seq) render(); });
   return h("div", {},
     h("h1", {}, h("a", { href: "#/" }, "Instances"), " / ", h("span", { class: "mono", id: "instance-id" }, id), statusBadge(state.runtimeStatus)),
     instanceActions(id, state, events),

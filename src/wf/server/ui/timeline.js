@@ -109,10 +109,12 @@
         + (r.error ? " — " + r.error : "");
       bar.appendChild(el("title", {}, tip));
       g.appendChild(bar);
-      const x1 = x0 + Math.max(3, x(end) - x0);  // its duration, beside the bar (inside it near the right edge)
-      const inside = x1 > W - 60;
-      g.appendChild(el("text", { x: inside ? x1 - 4 : x1 + 4, y: y + 14, "text-anchor": inside ? "end" : "start",
-        class: "dur" + (inside ? " in" : "") }, (r.end === null && r.outcome === "live" ? "running " : "") + span(end - r.start)));
+      // Its duration beside the bar: after it, or inside it near the right edge, or before a thin one there.
+      const x1 = x0 + Math.max(3, x(end) - x0);
+      const where = x1 <= W - 60 ? "after" : x1 - x0 >= 60 ? "inside" : "before";
+      const at = { after: [x1 + 4, "start"], inside: [x1 - 4, "end"], before: [x0 - 4, "end"] }[where];
+      g.appendChild(el("text", { x: at[0], y: y + 14, "text-anchor": at[1], class: "dur" + (where === "inside" ? " in" : "") },
+        (r.end === null && r.outcome === "live" ? "running " : "") + span(end - r.start)));
       if (r.due && r.end === null) {  // a pending timer: where it will fire
         g.appendChild(el("line", { x1: x(r.due), x2: x(r.due), y1: y + 2, y2: y + ROW - 2, class: "grid" }));
       }
