@@ -235,6 +235,36 @@ class PendingItem:
         return cls(**known)
 
 
+@dataclass
+class WorkerInfo:
+    """A live worker process (`wf workers`): its heartbeat is within the lease."""
+
+    worker_id: str
+    app_id: str
+    host: str
+    pid: int
+    started_at: datetime | None
+    heartbeat: datetime
+    activities_in_flight: int
+    workflows: list[str] | None = None  # the names it registered (None: not recorded)
+    activities: list[str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"worker_id": self.worker_id, "app_id": self.app_id, "host": self.host, "pid": self.pid,
+                "started_at": rfc3339(self.started_at), "heartbeat": rfc3339(self.heartbeat),
+                "activities_in_flight": self.activities_in_flight, "workflows": self.workflows,
+                "activities": self.activities}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "WorkerInfo":
+        def when(v: Any) -> datetime | None:
+            return datetime.fromisoformat(v.replace("Z", "+00:00")) if isinstance(v, str) else None
+
+        return cls(str(d.get("worker_id", "")), str(d.get("app_id", "")), str(d.get("host", "")),
+                   int(d.get("pid") or 0), when(d.get("started_at")), when(d.get("heartbeat")) or datetime.now(timezone.utc),
+                   int(d.get("activities_in_flight") or 0), d.get("workflows"), d.get("activities"))
+
+
 @dataclass(frozen=True)
 class ListFilter:
     """Selection for list_workflows and bulk purge; None means 'any'."""

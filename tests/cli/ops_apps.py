@@ -1,5 +1,6 @@
 """Workflows that stop and wait, for `wf get`'s "Waiting for" and the operator commands' tests."""
 
+import logging
 import os
 import time
 from datetime import timedelta
@@ -18,8 +19,13 @@ def hold(ctx, path):
     return "released"
 
 
+applog = logging.getLogger("ops.app")  # the app's own logging: `wf worker` shows it
+
+
 @wfr.activity
 def always_fails(ctx, _):
+    applog.info("charging the card")
+    applog.debug("debug detail")
     raise RuntimeError("card declined")
 
 
@@ -46,3 +52,8 @@ def retrier(ctx, _):
 @wfr.workflow
 def parent_of_approval(ctx, _):
     return (yield ctx.call_child_workflow(approval, instance_id=f"{ctx.instance_id}-kid"))
+
+
+@wfr.workflow
+def fails(ctx, _):
+    yield ctx.call_activity(always_fails)

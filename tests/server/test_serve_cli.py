@@ -295,3 +295,31 @@ def test_an_http_timeout_message_states_the_time_really_spent(tmp_path):
     lines = r.stderr.splitlines()
     assert r.returncode == 1 and len(lines) == 1, r.stderr
     assert "did not answer within 0.5s; 3 tries over " in lines[0], lines[0]
+
+
+def test_metadata_counts_live_workers_and_lists_them(serve_process, tmp_path):
+    """workflows.connectedWorkers of GET /v1.0/metadata is the number of live workers of the app;
+    GET /v1.0/workers lists them, and `wf workers --url` shows them."""
+    import httpx
+
+    from serve_support import HERE, WF_EXE
+
+    db = str(tmp_path / "shared.db")
+    s = serve_process(db=db)
+    env = wf_env(tmp_path, WF_URL=s.url)
+    base = httpx.get(f"{s.url}/v1.0/metadata").json()["workflows"]["connectedWorkers"]
+    worker = subprocess.Popen([WF_EXE, "--db", db, "worker", "--app", f"{HERE.parent / 'cli' / 'ops_apps.py'}:wfr"],
+                              env=wf_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: httpx.get(f"{s.url}/v1.0/metadata").json()["workflows"]["connectedWorkers"] == base + 1,
+                   30, "the worker counted")
+        listed = httpx.get(f"{s.url}/v1.0/workers").json()["workers"]
+        assert worker.pid in [w["pid"] for w in listed]
+        rows = json.loads(run_wf(env, "workers", "-o", "json").stdout)
+        assert worker.pid in [w["pid"] for w in rows]
+    finally:
+        worker.terminate()
+        worker.wait(timeout=15)
+    wait_until(lambda: httpx.get(f"{s.url}/v1.0/metadata").json()["workflows"]["connectedWorkers"] == base,
+               30, "the stopped worker no longer counted")
+

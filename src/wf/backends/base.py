@@ -22,6 +22,7 @@ from wf.model import (
     NotFoundError,
     PendingItem,
     RetentionPolicy,
+    WorkerInfo,
     WorkflowState,
     WorkflowStatus,
     validate_instance_id,
@@ -246,6 +247,9 @@ class Backend(Protocol):
         """Bulk purge of terminal instances matching flt (any state with force), in short batches.
         progress(n) is called after each batch with the number deleted in it. Returns the total
         (with dry_run, the number that would be deleted)."""
+
+    def workers(self, *, all_apps: bool = False) -> builtins.list[WorkerInfo]:
+        """The live workers of this app (or of every app), oldest first."""
 
     def count_by(self, flt: ListFilter | None, by: str) -> dict[str, int]:
         """How many instances match flt per "status", "name" or "app" (every app), largest first."""

@@ -66,6 +66,7 @@ from wf.model import (
     RetentionPolicy,
     UnsupportedError,
     WfError,
+    WorkerInfo,
     WorkflowState,
     validate_instance_id,
 )
@@ -534,6 +535,10 @@ class GrpcBackend:
 
     def count(self, flt: ListFilter, *, force: bool = False) -> int:
         return len(self._selection(flt, force))
+
+    def workers(self, *, all_apps: bool = False) -> builtins.list[WorkerInfo]:
+        raise UnsupportedError("the gRPC workflow API does not list workers (Dapr has no such call); "
+                               "`wf serve` over HTTP and the local engine do")
 
     def count_by(self, flt: ListFilter | None, by: str) -> dict[str, int]:
         """Counted while listing (the gRPC API has no count); by "app": this sidecar's app only."""

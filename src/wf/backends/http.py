@@ -57,6 +57,7 @@ from wf.model import (
     NotFoundError,
     RetentionPolicy,
     PendingItem,
+    WorkerInfo,
     UnsupportedError,
     WfError,
     WorkflowState,
@@ -121,6 +122,7 @@ BULK_PATHS = {"terminate": "terminate", "suspend": "suspend", "resume": "resume"
 BULK_REQUEST = 500  # instance ids per bulk request to wf serve
 SIDECAR_CONCURRENCY = 8  # requests in flight when a sidecar takes one call per instance
 EXT_COUNT = "count"
+EXT_WORKERS = "workers"
 
 NOT_FOUND_CODE = "ERR_INSTANCE_ID_NOT_FOUND"
 RETRY_STATUSES = frozenset({502, 503, 504})
@@ -680,6 +682,16 @@ class HttpBackend:
             if progress is not None:
                 progress(len(chunk))
         return total
+    def workers(self, *, all_apps: bool = False) -> builtins.list[WorkerInfo]:
+        """wf serve's GET /v1.0/workers."""
+        self._require(EXT_WORKERS, "the list of workers")
+        params = {"allApps": "true"} if all_apps else self._app_params()
+        response = self._send("GET", f"{API_V1}/workers", params=params, read=True)
+        self._check(response)
+        body = self._json(response, default={})
+        items = body.get("workers") if isinstance(body, dict) else None
+        return [WorkerInfo.from_dict(d) for d in items or [] if isinstance(d, dict)]
+
     def count_by(self, flt: ListFilter | None, by: str) -> dict[str, int]:
         """wf serve's GET /workflows/dapr?countBy=status|name|app."""
         self._require(EXT_COUNT, "counting")

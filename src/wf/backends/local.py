@@ -26,6 +26,7 @@ from wf.model import (
     NotFoundError,
     RetentionPolicy,
     PendingItem,
+    WorkerInfo,
     WorkflowState,
     WorkflowStatus,
     utc_from_ts,
@@ -233,6 +234,17 @@ class LocalBackend:
 
         return control.bulk_run(store, self.app_id, operation, instance_ids, progress=progress, selection=selection,
                                 op_id=op_id, **params)
+    def workers(self, *, all_apps: bool = False) -> builtins.list[WorkerInfo]:
+        import time
+
+        from wf.engine.pending import lease_seconds, worker_info
+
+        store = self._open(create=False)
+        if store is None:
+            return []
+        rows = store.live_workers(None if all_apps else self.app_id, time.time() - lease_seconds())
+        return [worker_info(r) for r in rows]
+
     def count_by(self, flt: ListFilter | None, by: str) -> dict[str, int]:
         """Instances matching flt per status, name or app (by "app": across every app)."""
         store = self._open(create=False)

@@ -22,6 +22,7 @@ COMMAND_MODULES = {
     "history": "wf.cli.inspect",
     "list": "wf.cli.inspect",
     "count": "wf.cli.inspect",
+    "workers": "wf.cli.inspect",
     "raise-event": "wf.cli.control",
     "suspend": "wf.cli.control",
     "resume": "wf.cli.control",

@@ -134,6 +134,22 @@ def count_cmd(g: Globals, filter_name: str | None, statuses: tuple[str, ...], fi
     g.out.counts(counts, by, fmt.lower())
 
 
+@click.command("workers")
+@click.option("-A", "--all-apps", is_flag=True, help="The workers of every app, not only this one.")
+@output_option(("short", "wide", "json", "jsonl", "yaml"))
+@pass_globals
+def workers_cmd(g: Globals, all_apps: bool, fmt: str) -> None:
+    """List the live workers: id, app, host, pid, when each started, its last heartbeat, the
+    activities it runs now, and the workflows (wide: and activities) it registered.
+
+    \b
+    Examples:
+      wf workers
+      wf workers -A -o json | jq '.[] | {host, pid, activities_in_flight}'
+    """
+    g.out.workers(g.backend().workers(all_apps=all_apps), fmt.lower())
+
+
 def list_filter(filter_name: str | None, statuses: tuple[str, ...], filter_max_age: str | None) -> ListFilter:
     created_after = None
     if filter_max_age is not None:
@@ -152,4 +168,4 @@ def _counts(backend, flt: ListFilter) -> dict[str, int] | None:  # noqa: ANN001 
         return None
 
 
-COMMANDS = [get_cmd, history_cmd, list_cmd, count_cmd]
+COMMANDS = [get_cmd, history_cmd, list_cmd, count_cmd, workers_cmd]

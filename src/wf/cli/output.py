@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from wf.model import HistoryEvent, PendingItem, WorkflowState, WorkflowStatus, rfc3339
+from wf.model import HistoryEvent, PendingItem, WorkerInfo, WorkflowState, WorkflowStatus, rfc3339
 
 if TYPE_CHECKING:  # rich is imported only when a table is drawn
     from rich.console import Console
@@ -471,6 +471,25 @@ class Renderer:
         rows = [{header: k, "COUNT": str(n).rjust(width)} for k, n in counts.items()]
         rows.append({header: "total", "COUNT": str(total).rjust(width)})
         self.table(rows, status_col=header if by == "status" else None)
+
+    def workers(self, workers: list[WorkerInfo], fmt: str) -> None:
+        if fmt in ("json", "jsonl", "yaml"):
+            self.dict_stream((w.to_dict() for w in workers), fmt)
+            return
+        if not workers:
+            self.note("No live workers: start one with `wf worker --app MODULE:ATTR`.")
+            return
+        now = datetime.now(timezone.utc)
+        rows = []
+        for w in workers:
+            row = {"WORKER": w.worker_id, "APP": w.app_id, "HOST": w.host, "PID": str(w.pid),
+                   "STARTED": humanize_age(w.started_at, now), "HEARTBEAT": f"{humanize_age(w.heartbeat, now)} ago",
+                   "ACTIVITIES": str(w.activities_in_flight),
+                   "WORKFLOWS": "?" if w.workflows is None else ",".join(w.workflows)}
+            if fmt == "wide":
+                row["REGISTERED ACTIVITIES"] = "?" if w.activities is None else ",".join(w.activities)
+            rows.append(row)
+        self.table(rows)
 
     def list_footer(self, counts: dict[str, int] | None, shown: int, limited: bool) -> None:
         """At a terminal, under a list: counts by status and how to see more.

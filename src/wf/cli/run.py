@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import click
 
 from wf.backends.base import IF_EXISTS_CHOICES
@@ -74,6 +76,14 @@ def run_cmd(g: Globals, name: str, instance_id: str | None, input_: str | None, 
             what = f"Instance {iid} already exists ({existed.runtime_status.name}); started nothing new"
         else:
             what = f"Started {name} as {iid}"
+            if start_at is not None:
+                from wf.cli.output import when
+
+                what += f"; it starts at {when(start_at, datetime.now(timezone.utc))}"
+            if runtime is None and not quiet:
+                hint = _no_worker_note(backend, name)
+                if hint:
+                    out.note(hint)
         if quiet:
             out.line(iid)
             if existed is not None:
@@ -91,6 +101,32 @@ def run_cmd(g: Globals, name: str, instance_id: str | None, input_: str | None, 
     finally:
         if runtime is not None:
             runtime.shutdown()
+
+
+def _no_worker_note(backend, name: str) -> str | None:  # noqa: ANN001 - any Backend
+    """A note when no live worker of the app can run NAME: the instance would wait silently."""
+    from wf.model import WfError
+
+    try:
+        workers = backend.workers()
+    except WfError:  # an engine that cannot list workers (a Dapr sidecar): nothing to say
+        return None
+    app = backend.app_id
+    if not workers:
+        return (f"note: no live worker of app {app!r} is running; the instance waits until one starts "
+                "(wf worker --app MODULE:ATTR)")
+    recorded = [w.workflows for w in workers if w.workflows is not None]
+    if len(recorded) < len(workers):  # some worker did not record its registrations: it may run NAME
+        return None
+    names = sorted({n for names in recorded for n in names})
+    if any(n.lower() == name.lower() for n in names):
+        return None
+    import difflib
+
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    suggestion = f"; did you mean {close[0]}?" if close else ""
+    return (f"note: no live worker of app {app!r} registers workflow {name!r} (they register: "
+            f"{', '.join(names) or 'none'}){suggestion} The instance waits until a worker that does starts")
 
 
 def _check_registered(runtime, name: str, app_spec: str) -> None:

@@ -17,8 +17,8 @@ from typing import Any
 
 from wf.engine import history as h
 from wf.engine.history import Event
-from wf.engine.store import TERMINAL, InstanceRow, Store
-from wf.model import HistoryEvent, PendingItem, utc_from_ts
+from wf.engine.store import TERMINAL, InstanceRow, LiveWorkerRow, Store
+from wf.model import HistoryEvent, PendingItem, WorkerInfo, utc_from_ts
 
 _FAILURES = (h.TASK_FAILED, h.CHILD_WORKFLOW_FAILED)
 _COMPLETIONS = (h.TASK_COMPLETED, h.TASK_FAILED, h.TIMER_FIRED, h.CHILD_WORKFLOW_COMPLETED, h.CHILD_WORKFLOW_FAILED)
@@ -61,6 +61,15 @@ def for_instance(store: Store, row: InstanceRow, now: float) -> list[PendingItem
             items.append(PendingItem("no_worker", message=(
                 f"no live worker of app {row.app_id!r} registers workflow {row.name!r}")))
     return items
+
+
+
+def worker_info(row: LiveWorkerRow) -> WorkerInfo:
+    workflows = getattr(row, "workflows", None)
+    activities = getattr(row, "activities", None)
+    return WorkerInfo(row.worker_id, row.app_id, row.host, row.pid, utc_from_ts(row.started_at),
+                      utc_from_ts(row.heartbeat), row.in_flight,
+                      json.loads(workflows) if workflows else None, json.loads(activities) if activities else None)
 
 
 def from_history(history: Sequence[HistoryEvent]) -> list[PendingItem]:

@@ -284,7 +284,9 @@ class LiveWorkerRow:
     pid: int
     started_at: float | None
     heartbeat: float
-    activities: int  # activity tasks it holds now
+    in_flight: int  # activity tasks it holds now
+    workflows: str | None = None  # JSON lists of the names it registered (None: not recorded)
+    activities: str | None = None
 
 
 @dataclass(slots=True)
@@ -1126,7 +1128,7 @@ class Store:
         with self.lock:
             rows = self.conn.execute(
                 "SELECT worker_id, app_id, host, pid, started_at, heartbeat, "
-                "(SELECT COUNT(*) FROM tasks WHERE tasks.owner = workers.worker_id) "
+                "(SELECT COUNT(*) FROM tasks WHERE tasks.owner = workers.worker_id), workflows, activities "
                 f"FROM workers WHERE {where} ORDER BY started_at, worker_id",
                 params,
             ).fetchall()

@@ -58,6 +58,7 @@ from wf.backends.http import (
     EXT_BULK_OPERATIONS,
     EXT_BULK_PURGE,
     EXT_COUNT,
+    EXT_WORKERS,
     EXT_FETCH_PAYLOADS,
     EXT_HISTORY,
     EXT_IF_EXISTS,
@@ -116,7 +117,7 @@ PREFIXES = ("/v1.0", "/v1.0-beta1")
 COMPONENT = "dapr"
 EXTENSIONS = (EXT_LIST, EXT_HISTORY, EXT_BULK_PURGE, EXT_START_TIME, EXT_IF_EXISTS, EXT_TERMINATE_OUTPUT,
               EXT_TERMINATE_RECURSIVE, EXT_APP_ID, EXT_FETCH_PAYLOADS, EXT_PENDING, EXT_RERUN,
-              EXT_BULK_OPERATIONS, EXT_AUDIT, EXT_RETENTION, EXT_COUNT)
+              EXT_BULK_OPERATIONS, EXT_AUDIT, EXT_RETENTION, EXT_COUNT, EXT_WORKERS)
 MAX_AUDIT_PAGE = 10_000
 RETENTION_BODY_KEYS = {"anyTerminal": "any_terminal", "completed": "completed", "failed": "failed",
                        "terminated": "terminated"}
@@ -588,15 +589,23 @@ def create_app(backend_factory: Callable[[str], Backend] | str | os.PathLike | N
 
         dashboard.add_routes(app)
 
+    @app.get("/v1.0/workers", tags=["workers"], summary="The live workers of an app, or of every app (wf extension)")
+    async def workers(appID: str | None = Query(None), allApps: str | None = Query(None)) -> dict[str, Any]:
+        backend = await _run(backends.get, appID)
+        rows = await _run(backend.workers, all_apps=_bool(allApps, "allApps"))
+        return {"workers": [w.to_dict() for w in rows]}
+
     @app.get("/v1.0/metadata", tags=["metadata"], summary="The engine, its version, app id and extensions")
     async def metadata(request: Request) -> dict[str, Any]:
         identity: Identity | None = request.scope.get("wf.identity")
+        backend = await _run(backends.get, None)
+        live = len(await _run(backend.workers))
         return {
             "id": app_id,
             "runtimeVersion": f"wf-{__version__}",
             "enabledFeatures": [],
             "components": [{"name": COMPONENT, "type": "workflow.wf", "version": "v1", "capabilities": []}],
-            "workflows": {"connectedWorkers": 1 if runtime is not None else 0},
+            "workflows": {"connectedWorkers": live},  # live workers of the app in the store, any process
             "extended": {"engine": "wf"},
             "wf": {
                 "engine": "wf",
