@@ -128,20 +128,21 @@ def test_history_table_columns_and_elapsed():
 @pytest.mark.parametrize("fmt", ["json", "jsonl", "yaml", "ids"])
 def test_formats_stream_row_by_row(fmt):
     """Each row is written before the next is even produced: flat memory over a million rows."""
+    made = [state(f"row{i}") for i in range(3)]  # one creation time each, for the comparison
     out = io.StringIO()
 
     def rows():
         for i in range(3):
             if i:
                 assert f"row{i - 1}" in out.getvalue(), "previous row not written yet"
-            yield state(f"row{i}")
+            yield made[i]
 
     n = Renderer(out=out, err=io.StringIO()).states(rows(), fmt)
     assert n == 3
     text = out.getvalue()
     if fmt == "json":
         assert [d["instance_id"] for d in json.loads(text)] == ["row0", "row1", "row2"]
-        assert text == json.dumps([state(f"row{i}").to_dict() for i in range(3)], indent=2) + "\n"
+        assert text == json.dumps([s.to_dict() for s in made], indent=2) + "\n"
     elif fmt == "jsonl":
         assert [json.loads(line)["instance_id"] for line in text.splitlines()] == ["row0", "row1", "row2"]
     elif fmt == "yaml":
