@@ -366,7 +366,17 @@ class Store:
 
     def _configure(self) -> None:
         c = self.conn
-        c.execute("PRAGMA journal_mode=WAL")
+        # Two first opens of a new file race to switch it to WAL, and SQLite answers the loser
+        # "database is locked" at once (its busy handler does not cover this): try again.
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                c.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.002)
         c.execute(f"PRAGMA synchronous={'FULL' if self.durability == 'full' else 'NORMAL'}")
         c.execute("PRAGMA foreign_keys=OFF")
         c.execute("PRAGMA temp_store=MEMORY")
