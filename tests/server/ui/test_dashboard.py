@@ -219,6 +219,14 @@ def test_an_activity_in_flight_is_a_growing_bar_and_is_waited_for(server, page, 
     assert page.locator("#timeline rect.bar-live").count() == 0
 
 
+def test_the_workers_page_lists_the_live_workers_and_what_they_run(server, page):
+    page.goto(server.url + "/#/workers")
+    page.wait_for_selector("#workers tbody tr td.id")
+    text = page.inner_text("#workers")
+    assert str(server.proc.pid) in text  # wf serve --app runs the app's worker in its own process
+    assert "wf doubler" in text and "act double" in text  # its registrations
+
+
 def test_token_login_and_the_page_keeps_it_for_the_tab(serve_process, page):
     server = serve_process("--app", APP_SPEC, token=TOKEN)
     start(server, "doubler", "tok-1", 4, token=TOKEN)

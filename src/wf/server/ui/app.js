@@ -621,8 +621,8 @@ async function workersView() {
     h("table", { id: "workers" },
       h("thead", {}, h("tr", {}, ["Worker", "App", "Host", "PID", "Started", "Heartbeat", "In flight", "Registers"].map((t) => h("th", {}, t)))),
       h("tbody", {}, workers.length ? workers.map((w) => h("tr", {},
-        h("td", { class: "id" }, w.worker_id || w.id || ""), h("td", {}, w.app_id || ""), h("td", {}, w.host || ""), h("td", {}, w.pid ?? ""),
-        h("td", {}, ago(w.started_at)), h("td", {}, ago(w.heartbeat_at || w.last_heartbeat)), h("td", {}, w.activities_in_flight ?? w.in_flight ?? ""),
+        h("td", { class: "id" }, w.worker_id), h("td", {}, w.app_id), h("td", {}, w.host), h("td", {}, w.pid),
+        h("td", {}, ago(w.started_at)), h("td", {}, ago(w.heartbeat)), h("td", {}, w.activities_in_flight),
         h("td", { class: "cut", title: [...(w.workflows || []), ...(w.activities || [])].join(", ") },
           [...(w.workflows || []).map((n) => "wf " + n), ...(w.activities || []).map((n) => "act " + n)].join(", "))))
         : h("tr", {}, h("td", { colspan: 8, class: "muted" }, "No live worker.")))));
