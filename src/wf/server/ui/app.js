@@ -409,6 +409,7 @@ function bulkBar(f, ids) {
   ].filter((o) => allowed(o.op) && allowed("bulk"));
   if (!ops.length) return null;
   const onSelected = (o) => async () => {
+    const ids = [...S.selected];  // as of the click: a redraw for the last tick may still be on its way
     const values = await ask({ title: `${o.label} ${ids.length} instance${ids.length === 1 ? "" : "s"}?`,
       text: `${o.label} ${ids.join(", ").slice(0, 400)} in app ${S.app}.`, ok: o.label, danger: o.danger,
       fields: o.reason ? [{ name: "reason", label: "Reason (recorded in the audit trail)" }] : [] });
