@@ -95,7 +95,7 @@ def test_if_exists_is_emulated(backend, sidecar):
 
 def test_a_duplicate_live_id_started_meanwhile(backend, sidecar, monkeypatch):
     # Another client starts the id between our look and our start: Dapr's ALREADY_EXISTS.
-    monkeypatch.setattr(backend, "_if_exists", lambda iid, mode: None)
+    monkeypatch.setattr("wf.backends.grpc.emulate_if_exists", lambda backend, iid, mode: None)
     sidecar.add("race", "approval", St.ORCHESTRATION_STATUS_RUNNING)
     assert backend.start("approval", instance_id="race") == "race"
     with pytest.raises(AlreadyExistsError):

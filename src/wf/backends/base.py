@@ -14,10 +14,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from wf.model import (
+    AlreadyExistsError,
     AuditRecord,
     BulkResult,
     HistoryEvent,
     InvalidArgumentError,
+    InvalidStateError,
     ListFilter,
     NotFoundError,
     PendingItem,
@@ -42,6 +44,25 @@ def check_rerun_args(instance_id: str, event_id: int, new_instance_id: str | Non
         if new_instance_id == instance_id:
             raise InvalidArgumentError("the new instance id must differ from the instance rerun")
 
+
+
+def emulate_if_exists(backend: "Backend", instance_id: str, if_exists: str) -> str | None:
+    """--if-exists against an engine whose start has no such option (a Dapr sidecar over HTTP or
+    gRPC): look first (racy, but the API offers nothing better). The id to return, or None to start."""
+    state = backend.get(instance_id, fetch_payloads=False)
+    if state is None:
+        return None
+    if if_exists == "return":
+        return instance_id
+    if if_exists == "error":
+        raise AlreadyExistsError(
+            f"instance {instance_id!r} already exists ({state.runtime_status.name}); use if-exists 'return' or 'replace'")
+    if not state.runtime_status.is_terminal:
+        raise InvalidStateError(
+            f"instance {instance_id!r} is {state.runtime_status.name}: only a finished instance can be replaced; "
+            "terminate it first")
+    backend.purge(instance_id)
+    return None
 
 
 def wait_for_state(get: Callable[[], WorkflowState | None], instance_id: str, app_id: str, *, until: str,

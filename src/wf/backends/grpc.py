@@ -49,6 +49,7 @@ from wf.backends.base import (
     Capabilities,
     bulk_each,
     check_rerun_args,
+    emulate_if_exists,
     select_by_listing,
     wait_for_state,
 )
@@ -288,7 +289,7 @@ class GrpcBackend:
             instance_id = uuid.uuid4().hex
         else:
             validate_instance_id(instance_id)
-            existing = self._if_exists(instance_id, if_exists)
+            existing = emulate_if_exists(self, instance_id, if_exists)
             if existing is not None:
                 return existing
         request = pb.CreateInstanceRequest(instanceId=instance_id, name=name)
@@ -306,24 +307,6 @@ class GrpcBackend:
             raise AlreadyExistsError(
                 f"instance {instance_id!r} already exists; use if-exists 'return' or 'replace'") from None
         return response.instanceId or instance_id
-
-    def _if_exists(self, instance_id: str, if_exists: str) -> str | None:
-        """--if-exists against an engine whose StartInstance has no such option: look first (racy,
-        as over HTTP; Dapr's StartInstance refuses only a live duplicate)."""
-        state = self.get(instance_id, fetch_payloads=False)
-        if state is None:
-            return None
-        if if_exists == "return":
-            return instance_id
-        if if_exists == "error":
-            raise AlreadyExistsError(
-                f"instance {instance_id!r} already exists ({state.runtime_status.name}); use if-exists 'return' or 'replace'")
-        if not state.runtime_status.is_terminal:
-            raise InvalidStateError(
-                f"instance {instance_id!r} is {state.runtime_status.name}: only a finished instance can be replaced; "
-                "terminate it first")
-        self.purge(instance_id)
-        return None
 
     def get(self, instance_id: str, *, fetch_payloads: bool = True) -> WorkflowState | None:
         validate_instance_id(instance_id)

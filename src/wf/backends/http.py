@@ -40,6 +40,7 @@ from wf.backends.base import (
     Capabilities,
     bulk_each,
     check_rerun_args,
+    emulate_if_exists,
     select_by_listing,
     wait_for_state,
 )
@@ -441,7 +442,7 @@ class HttpBackend:
             if self._has(EXT_IF_EXISTS):
                 params["ifExists"] = if_exists
             else:
-                existing = self._emulate_if_exists(instance_id, if_exists)
+                existing = emulate_if_exists(self, instance_id, if_exists)
                 if existing is not None:
                     return existing
         response = self._wf_call("POST", f"{_seg(name)}/start", params=params,
@@ -457,23 +458,6 @@ class HttpBackend:
                 return instance_id
             raise WfError(f"the engine at {self.display_url} started {name!r} but returned no instanceID")
         return str(iid)
-
-    def _emulate_if_exists(self, instance_id: str, if_exists: str) -> str | None:
-        """if_exists against a sidecar: look first (racy, but Dapr's HTTP API has no such option)."""
-        state = self.get(instance_id, fetch_payloads=False)
-        if state is None:
-            return None
-        if if_exists == "return":
-            return instance_id
-        if if_exists == "error":
-            raise AlreadyExistsError(
-                f"instance {instance_id!r} already exists ({state.runtime_status.name}); use if-exists 'return' or 'replace'")
-        if not state.runtime_status.is_terminal:
-            raise InvalidStateError(
-                f"instance {instance_id!r} is {state.runtime_status.name}: only a finished instance can be replaced; "
-                "terminate it first")
-        self.purge(instance_id)
-        return None
 
     def get(self, instance_id: str, *, fetch_payloads: bool = True) -> WorkflowState | None:
         validate_instance_id(instance_id)
