@@ -282,6 +282,23 @@ def _raise_event_rows(store: Store, rows: Sequence[InstanceRow], now: float, eve
     store.wake_many([r.iid for r in rows], now)
 
 
+def restart_execution(store: Store, row: InstanceRow, now: float, generation: int, new_input: str | None,
+                      carryover: Sequence[Event], custom_status: tuple[str | None] | None = None) -> None:
+    """Continue-as-new: a fresh history whose ExecutionStarted carries the new input, the raised
+    events kept (and the carried-over ones re-queued), the instance RUNNING again. custom_status:
+    (value,) when the last step set it. Used by the in-process worker and the gRPC work items."""
+    store.delete_tasks(row.iid)
+    store.clear_history(row.iid)
+    store.delete_inbox(row.iid, keep_kind=h.EVENT_RAISED)
+    started = Event(h.EXECUTION_STARTED, now, name=row.name, data=new_input, extra={"generation": generation})
+    store.add_message(row.iid, h.EXECUTION_STARTED, now, started.to_json())
+    store.add_messages((row.iid, e.type, now, e.to_json()) for e in carryover)
+    fields: dict[str, Any] = {"custom_status": custom_status[0]} if custom_status is not None else {}
+    store.update_instance(row.iid, status="RUNNING", input=new_input, output=None, updated_at=now,
+                          waiting=None, bump_version=True, **fields)
+    store.refresh_ready(row.iid)
+
+
 def terminate_rows(store: Store, rows: Sequence[InstanceRow], output: str | None, now: float,
                    recursive: bool) -> None:
     """End live instances as TERMINATED (with their children when recursive), inside the caller's

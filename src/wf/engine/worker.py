@@ -748,20 +748,10 @@ class Worker:
             self.store.add_message(row.iid, failed.type, now, failed.to_json())
 
     def _continue_as_new(self, row: InstanceRow, step: Step, ex: Execution | None, now: float) -> None:
-        """Start the next execution: a fresh history, the new input, and the events carried over."""
         assert self.store is not None
-        store = self.store
         generation = (ex.generation + 1) if ex is not None else 1
-        store.delete_tasks(row.iid)
-        store.clear_history(row.iid)
-        store.delete_inbox(row.iid, keep_kind=h.EVENT_RAISED)
-        started = Event(h.EXECUTION_STARTED, now, name=row.name, data=step.new_input, extra={"generation": generation})
-        store.add_message(row.iid, h.EXECUTION_STARTED, now, started.to_json())
-        store.add_messages((row.iid, e.type, now, e.to_json()) for e in step.carryover)
-        fields: dict[str, Any] = {"custom_status": step.custom_status} if step.custom_status_changed else {}
-        store.update_instance(row.iid, status="RUNNING", input=step.new_input, output=None, updated_at=now,
-                              waiting=None, bump_version=True, **fields)
-        store.refresh_ready(row.iid)
+        control.restart_execution(self.store, row, now, generation, step.new_input, step.carryover,
+                                  (step.custom_status,) if step.custom_status_changed else None)
 
     # ------------------------------------------------------------------------------ activities
 

@@ -27,7 +27,6 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
 
 from wf.engine import control, signals
 from wf.engine import history as h
@@ -556,14 +555,5 @@ class Hub:
         control.terminate_rows(store, [target], output, now, recursive)
 
     def _continue_as_new(self, store: Store, now: float, row: InstanceRow, generation: int, turn: Turn) -> None:
-        """Start the next execution: a fresh history, the new input, and the events carried over."""
-        store.delete_tasks(row.iid)
-        store.clear_history(row.iid)
-        store.delete_inbox(row.iid, keep_kind=h.EVENT_RAISED)
-        started = Event(h.EXECUTION_STARTED, now, name=row.name, data=turn.output, extra={"generation": generation})
-        store.add_message(row.iid, h.EXECUTION_STARTED, now, started.to_json())
-        store.add_messages((row.iid, e.type, now, e.to_json()) for e in turn.carryover)
-        fields: dict[str, Any] = {"custom_status": turn.custom_status} if turn.custom_status_set else {}
-        store.update_instance(row.iid, status="RUNNING", input=turn.output, output=None, updated_at=now,
-                              bump_version=True, **fields)
-        store.refresh_ready(row.iid)
+        control.restart_execution(store, row, now, generation, turn.output, turn.carryover,
+                                  (turn.custom_status,) if turn.custom_status_set else None)
