@@ -38,8 +38,10 @@ from pathlib import Path
 from common import conditions, peer_versions, report
 from populate import populate
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-N_PEER = int(sys.argv[2]) if len(sys.argv) > 2 else 5_000
+# Only the leading numbers: list.py imports this module with its own options after them.
+_SIZES = [int(a) for a in sys.argv[1:3] if a.isdigit()]
+N = _SIZES[0] if _SIZES else 1_000_000
+N_PEER = _SIZES[1] if len(_SIZES) > 1 else 5_000
 DIR = Path(os.environ.get("WF_BENCH_DIR", "/tmp/wf-bench"))
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent

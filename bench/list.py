@@ -88,7 +88,7 @@ def at_a_terminal(db: str) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    db = str(wf_store())
+    db = str(wf_store(N))
     figures: dict[str, object] = {"instances": N, "src": SRC or "installed", "terminal": at_a_terminal(db)}
     for fmt in FORMATS:
         figures[fmt] = piped(db, fmt)
