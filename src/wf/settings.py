@@ -101,10 +101,28 @@ def active_profile(explicit: str | None = None, config: dict[str, Any] | None = 
 
 
 def profile_values(name: str | None = None, config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The settings of the active profile. A profile that does not exist (--profile remtoe) is an
+    error, except the implicit `default`: a typo must not silently mean the default store."""
     if config is None:
         config = load_config()
     name = active_profile(name, config)
-    return dict(config.get("profiles", {}).get(name, {}))
+    profiles = config.get("profiles", {})
+    if name not in profiles and name != DEFAULT_PROFILE:
+        raise unknown_profile(name, profiles)
+    return dict(profiles.get(name, {}))
+
+
+def unknown_profile(name: str, profiles: dict[str, Any]) -> InvalidArgumentError:
+    """'unknown profile 'remtoe'; did you mean 'remote'? The profiles are: default, remote ...'"""
+    import difflib
+
+    known = sorted({DEFAULT_PROFILE, *profiles})
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return InvalidArgumentError(
+        f"unknown profile {name!r}{hint}; the profiles are: {', '.join(known)}; "
+        f"'wf --profile {name} config set KEY VALUE' creates it"
+    )
 
 
 def resolve(key: str, explicit: Any = None, *, profile: str | None = None, config: dict | None = None) -> Any:

@@ -38,12 +38,17 @@ class Globals:
     app_id: str | None = None
     profile: str | None = None
     no_color: bool = False
+    quiet: bool = False
+    _profile_checked: bool = field(default=False, repr=False)
     _backend: Any = field(default=None, repr=False)
     _renderer: Any = field(default=None, repr=False)
 
     def setting(self, key: str) -> Any:
         from wf import settings
 
+        if not self._profile_checked:  # an unknown profile is an error even where flags or env give every value
+            settings.profile_values(self.profile)
+            self._profile_checked = True
         return settings.resolve(key, getattr(self, key, None), profile=self.profile)
 
     def timeout_setting(self) -> float | None:
@@ -83,7 +88,7 @@ class Globals:
         if self._renderer is None:
             from wf.cli.output import Renderer
 
-            self._renderer = Renderer(no_color=self.no_color)
+            self._renderer = Renderer(no_color=self.no_color, quiet=self.quiet)
         return self._renderer
 
     def close(self) -> None:
@@ -98,19 +103,21 @@ pass_globals = click.make_pass_decorator(Globals, ensure=True)
 # --------------------------------------------------------------------------------- instance ids
 
 
-def _globals_for_completion(ctx: click.Context) -> Globals:
+def root_globals(ctx: click.Context) -> Globals:
+    """The Globals of this run, on the root context. The root's callback makes it; where that
+    callback does not run (shell completion), it is made here from the root's parameters."""
     root = ctx.find_root()
-    if isinstance(root.obj, Globals):
-        return root.obj
-    p = root.params
-    return Globals(db=p.get("db"), url=p.get("url"), token=p.get("token"), app_id=p.get("app_id"),
-                   profile=p.get("profile"))
+    if not isinstance(root.obj, Globals):
+        p = root.params
+        root.obj = Globals(db=p.get("db"), url=p.get("url"), token=p.get("token"), app_id=p.get("app_id"),
+                           profile=p.get("profile"), no_color=bool(p.get("no_color")), quiet=bool(p.get("quiet")))
+    return root.obj
 
 
 def complete_instance_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
     """Instance ids from the local store, newest first. Never creates a store, never fails loudly."""
     try:
-        g = _globals_for_completion(ctx)
+        g = root_globals(ctx)
         if g.is_remote():
             return []
         db = g.resolved_db()

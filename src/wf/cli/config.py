@@ -205,9 +205,14 @@ def config_list(g: Globals, fmt: str) -> None:
 @click.argument("profile")
 @pass_globals
 def config_use(g: Globals, profile: str) -> None:
-    """Make PROFILE the active profile (WF_PROFILE and --profile still win)."""
+    """Make PROFILE the active profile (WF_PROFILE and --profile still win). The profile must
+    exist: create one with `wf --profile NAME config set KEY VALUE`."""
     _check_profile_name(profile)
     config = _load()
+    from wf.settings import DEFAULT_PROFILE, unknown_profile
+
+    if profile not in config.get("profiles", {}) and profile != DEFAULT_PROFILE:
+        raise unknown_profile(profile, config.get("profiles", {}))
     config["current"] = profile
     config.setdefault("profiles", {}).setdefault(profile, {})
     write_config(config)

@@ -206,7 +206,7 @@ def wait_cmd(g: Globals, instance_id: str, timeout: str | None, fmt: str, quiet:
     """
     secs = timeout_seconds(timeout)
     _check_exists(g, instance_id)
-    wait_and_report(g, instance_id, secs, fmt=fmt, quiet=quiet, print_id=False)
+    wait_and_report(g, instance_id, secs, fmt=fmt, quiet=quiet or g.quiet, print_id=False)
 
 
 def wait_and_report(g: Globals, instance_id: str, secs: float | None, *, fmt: str = "short", quiet: bool = False,

@@ -348,7 +348,8 @@ class TableStream:
 class Renderer:
     """Writes rows in the chosen format to stdout (messages, progress and prompts to stderr)."""
 
-    def __init__(self, *, no_color: bool = False, out: Any = None, err: Any = None):
+    def __init__(self, *, no_color: bool = False, quiet: bool = False, out: Any = None, err: Any = None):
+        self.quiet = quiet  # -q: no result messages, notes or progress bars; data, warnings and errors stay
         self.out = out if out is not None else sys.stdout
         self.err = err if err is not None else sys.stderr
         self.tty = is_terminal(self.out)
@@ -391,11 +392,17 @@ class Renderer:
 
     # -- messages
     def message(self, text: str) -> None:
-        """A result line for a human ('Suspended abc'): stdout, plain."""
-        self.line(text)
+        """A result line for a human ('Suspended abc'): stdout, plain; nothing with -q."""
+        if not self.quiet:
+            self.line(text)
 
     def note(self, text: str) -> None:
-        """Informational text that is not the command's result: stderr."""
+        """Informational text that is not the command's result: stderr; nothing with -q."""
+        if not self.quiet:
+            self.warning(text)
+
+    def warning(self, text: str) -> None:
+        """What a script should see even with -q (a failure among many, nothing new started): stderr."""
         self.err.write(text + "\n")
         self.err.flush()
 
@@ -613,9 +620,9 @@ class Renderer:
             line += f"; failed {result.failed}"
         self.message(line)
         for iid, reason in result.failures:
-            self.note(f"  failed {iid}: {clip(reason, 200)}")
+            self.warning(f"  failed {iid}: {clip(reason, 200)}")
         if result.failed > len(result.failures):
-            self.note(f"  ... and {result.failed - len(result.failures)} more failed")
+            self.warning(f"  ... and {result.failed - len(result.failures)} more failed")
 
     # -- audit trail and retention
     def audit(self, records: list[Any], fmt: str = "short") -> None:
@@ -672,7 +679,7 @@ class Renderer:
     @contextmanager
     def progress(self, total: int | None, description: str) -> Iterator[Callable[[int], None]]:
         """Yields advance(n). A Rich progress bar on stderr at a terminal; nothing elsewhere."""
-        if not self.err_tty:
+        if not self.err_tty or self.quiet:
             yield lambda n: None
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn

@@ -44,6 +44,7 @@ def run_cmd(g: Globals, name: str, instance_id: str | None, input_: str | None, 
       wf run build --wait --timeout 10m; echo $?      # 0 ok, 3 failed, 4 terminated, 124 timed out
       wf run approval_workflow --app examples/approval.py:wfr -x '{"amount": 10}'
     """
+    quiet = g.quiet = quiet or g.quiet  # run's -q and the global one are the same
     # Validate everything before anything changes.
     if instance_id is not None:
         validate_instance_id(instance_id)
@@ -87,7 +88,7 @@ def run_cmd(g: Globals, name: str, instance_id: str | None, input_: str | None, 
         if quiet:
             out.line(iid)
             if existed is not None:
-                out.note(what)
+                out.warning(what)  # the id printed is not a new instance: scripts may care
         elif not wait:
             out.message(what)
         else:
