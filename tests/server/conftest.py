@@ -32,9 +32,10 @@ def serve_process(tmp_path):
     """serve_process(*args, token=None) -> a `wf serve` process that answers /healthz."""
     procs: list[ServeProcess] = []
 
-    def start(*args: str, token: str | None = None, db: str | None = None) -> ServeProcess:
+    def start(*args: str, token: str | None = None, db: str | None = None,
+              env: dict[str, str] | None = None) -> ServeProcess:
         for _ in range(3):  # the OS may hand the freed port to someone else: try another
-            p = ServeProcess(db or str(tmp_path / "serve.db"), tmp_path, *args, token=token)
+            p = ServeProcess(db or str(tmp_path / "serve.db"), tmp_path, *args, token=token, env=env)
             procs.append(p)
             if p.wait_up():
                 return p

@@ -79,7 +79,8 @@ class ServeProcess:
     """A real `wf --db DB serve --port P ...` process (the port comes from the OS and is freed just
     before; a clash is retried by the fixture)."""
 
-    def __init__(self, db: str, home: Path, *args: str, token: str | None = None, port: int | None = None) -> None:
+    def __init__(self, db: str, home: Path, *args: str, token: str | None = None, port: int | None = None,
+                 env: dict[str, str] | None = None) -> None:
         if port is None:
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
@@ -87,7 +88,7 @@ class ServeProcess:
         self.port = port
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = home / f"serve-{self.port}.log"
-        env = wf_env(home)
+        env = wf_env(home, **(env or {}))
         if token:
             env["WF_API_TOKEN"] = token  # the server reads its token from the environment too
         with open(self.log, "wb") as fh:

@@ -111,7 +111,8 @@ def serve_cmd(ctx: click.Context, app_spec: str | None, host: str, port: int, gr
 
     table = TokenTable(single=token, named=named)
     asgi = create_app(db, app_id=app_id, token=token, runtime=runtime, durability=durability, host=host,
-                      allow_hosts=allow_hosts, tokens=table, ui=not no_ui)
+                      allow_hosts=allow_hosts, tokens=table, ui=not no_ui,
+                      metrics=True)
 
     grpc_server = _start_grpc(db, app_id=app_id, host=host, port=grpc_port, token=token,
                               durability=durability, tokens=table) if grpc_port else None

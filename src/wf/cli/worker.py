@@ -15,8 +15,13 @@ from wf.cli.common import Globals, load_app, pass_globals, prepare_app_overrides
 @click.command("worker")
 @click.option("--app", "app_spec", required=True, metavar="MODULE:ATTR",
               help="The app's WorkflowRuntime: MODULE:ATTR or path/to/file.py:ATTR.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), metavar="PORT",
+              help="Serve this worker's Prometheus metrics at http://HOST:PORT/metrics (0: a free port, "
+                   "named in the start-up line).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, metavar="HOST",
+              help="Address of the metrics endpoint. It has no token: keep it on loopback or a private network.")
 @pass_globals
-def worker_cmd(g: Globals, app_spec: str) -> None:
+def worker_cmd(g: Globals, app_spec: str, metrics_port: int | None, metrics_host: str) -> None:
     """Run the workflows and activities of an app against the store, until SIGINT / SIGTERM.
 
     The first signal drains: work in progress finishes and is committed, nothing new is claimed.
@@ -26,9 +31,17 @@ def worker_cmd(g: Globals, app_spec: str) -> None:
     Examples:
       wf worker --app examples/approval.py:wfr
       wf --db /var/lib/wf/prod.db -a billing worker --app billing.workflows:wfr
+      wf worker --app examples/approval.py:wfr --metrics-port 9464   # Prometheus scrapes :9464/metrics
     """
     prepare_app_overrides(g)
     runtime = load_app(app_spec)
+    metrics_server = None
+    if metrics_port is not None:  # before the worker starts, so it records from its first turn
+        from wf.engine import metrics
+
+        metrics_server, bound = metrics.serve_http(metrics_host, metrics_port)
+        shown = f"[{metrics_host}]" if ":" in metrics_host else metrics_host
+        g.out.note(f"wf worker: metrics at http://{shown}:{bound}/metrics")
     stop = threading.Event()
     seen = {"n": 0}
 
@@ -63,6 +76,8 @@ def worker_cmd(g: Globals, app_spec: str) -> None:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+        if metrics_server is not None:
+            metrics_server.shutdown()
 
 
 COMMANDS = [worker_cmd]

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from wf.engine import history as h
-from wf.engine import signals
+from wf.engine import metrics, signals
 from wf.engine.history import Event
 from wf.engine.store import TERMINAL, InstanceRow, Store
 from wf.model import (
@@ -416,7 +416,8 @@ def purge(store: Store, app_id: str, instance_id: str, *, recursive: bool = True
         n = store.delete_instances(iids)
         _audit(store, app_id=app_id, operation="purge", instance_id=instance_id, count=n,
                detail="forced" if force else None)
-        return n
+    metrics.purged(app_id, n, "request")
+    return n
 
 
 def count_purgeable(store: Store, app_id: str, flt: ListFilter, *, force: bool = False) -> int:
@@ -425,9 +426,10 @@ def count_purgeable(store: Store, app_id: str, flt: ListFilter, *, force: bool =
 
 def purge_many(store: Store, app_id: str, flt: ListFilter, *, force: bool = False, dry_run: bool = False,
                progress: Callable[[int], None] | None = None, batch: int = PURGE_BATCH,
-               audit_as: str | None = "purge") -> int:
+               audit_as: str | None = "purge", trigger: str = "request") -> int:
     """Bulk purge in short transactions, so workers keep running beside a purge of millions.
-    One audit record (audit_as; None for none) names the selection and adds up the batches."""
+    One audit record (audit_as; None for none) names the selection and adds up the batches.
+    trigger: what the metrics count it as (request, retention)."""
     if dry_run:
         return count_purgeable(store, app_id, flt, force=force)
     total = 0
@@ -448,6 +450,7 @@ def purge_many(store: Store, app_id: str, flt: ListFilter, *, force: bool = Fals
             if audit_as:
                 _audit(store, app_id=app_id, operation=audit_as, selection=selection, count=n, op_id=op_id)
         total += n
+        metrics.purged(app_id, n, trigger)
         if progress is not None:
             progress(n)
         time.sleep(PURGE_PAUSE)  # a gap in which waiting writers (workers) take the lock

@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any
 
-from wf.engine import control
+from wf.engine import control, metrics
 from wf.engine.store import RetentionRow, Store
 from wf.model import InvalidArgumentError, ListFilter, RetentionPolicy, WorkflowStatus, utc_from_ts
 
@@ -115,10 +115,11 @@ def apply_once(store: Store, holder: str, *, now: float | None = None) -> dict[s
 
             cutoff = datetime.fromtimestamp(now - limit, tz=timezone.utc)
             flt = ListFilter(statuses=(WorkflowStatus[status],), completed_before=cutoff)
-            n += control.purge_many(store, policy.app_id, flt, audit_as=None)
+            n += control.purge_many(store, policy.app_id, flt, audit_as=None, trigger="retention")
         with store.write():
             store.record_retention_run(policy.app_id, time.time(), n)
         purged[policy.app_id] = n
+    metrics.retention_ran()
     before = now - audit_retention(store)
     while True:
         with store.write():

@@ -23,10 +23,10 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from wf.model import InvalidArgumentError, ListFilter, StoreError
 
@@ -329,6 +329,9 @@ def _names_clause(names: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
 class Store:
     """A connection to one wf database. Not shared between threads without the caller's lock."""
 
+    # Called with the seconds each BEGIN IMMEDIATE waited for the write lock (set by metrics.enable()).
+    on_lock_wait: ClassVar[Callable[[float], None] | None] = None
+
     def __init__(self, path: str | os.PathLike, *, durability: str | None = None, create: bool = True):
         self.path = os.fspath(path)
         self.key = os.path.realpath(self.path)  # names this file for in-process wake-ups (signals.py)
@@ -417,13 +420,16 @@ class Store:
         SQLite's own busy handler backs off to 50-100 ms sleeps, so a writer that keeps retaking
         the lock (a bulk purge, a busy worker) can starve the others; a fine poll gets in at the
         first gap. The busy handler is switched off for this statement only."""
-        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        began = time.monotonic()
+        deadline = began + BUSY_TIMEOUT_S
         conn = self.conn
         conn.execute("PRAGMA busy_timeout = 0")
         try:
             while True:
                 try:
                     conn.execute("BEGIN IMMEDIATE")
+                    if Store.on_lock_wait is not None:
+                        Store.on_lock_wait(time.monotonic() - began)
                     return
                 except sqlite3.OperationalError as exc:
                     if "locked" not in str(exc) and "busy" not in str(exc):
@@ -666,6 +672,12 @@ class Store:
         with self.lock:
             rows = self.conn.execute(statements[column], params).fetchall()
         return dict(rows)
+
+    def instance_counts(self) -> list[tuple[str, str, str, int]]:
+        """(app_id, name, status, count) over the whole store, in one pass (the metrics' gauge)."""
+        with self.lock:
+            return self.conn.execute(
+                "SELECT app_id, name, status, COUNT(*) FROM instances GROUP BY app_id, name, status").fetchall()
 
     def select_purge_batch(self, app_id: str, flt: ListFilter | None, *, terminal_only: bool, limit: int) -> list[int]:
         where, params = self._where(app_id, flt, terminal_only=terminal_only)

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wf import payload, settings
-from wf.engine import control, propagation, signals
+from wf.engine import control, metrics, propagation, signals
 from wf.engine import history as h
 from wf.engine.context import WorkflowActivityContext
 from wf.engine.executor import Execution, Step, execute, failed_step, failure_of, not_json_detail
@@ -94,7 +94,9 @@ class _Work:
     waiting: str | None = None  # what the workflow now waits for (ex.blocked_on())
     idle: bool = False  # nothing processable (suspended, finished, not yet started)
     failed: bool = False  # its step could not be recorded: the instance was failed instead
+    recorded: bool = False  # its step (or its failure) was written by the turn's transaction
     now: float = 0.0
+    seconds: float = 0.0  # how long its step took (metrics)
 
     def describe(self) -> str:
         return f"{self.row.instance_id!r} ({self.row.name}, app {self.row.app_id})"
@@ -266,7 +268,13 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self.store: Store | None = None
+        self._metrics = metrics.recorder  # None: metrics are off, and every hook below is skipped
+        self._activity_began: dict[int, float] = {}  # task row id -> perf_counter at its start (metrics)
         self._registrations_changed = True  # recorded (and stalled instances retried) on the next turn
+
+    @property
+    def activities_in_flight(self) -> int:
+        return self._inflight
 
     @property
     def is_ready(self) -> bool:
@@ -300,6 +308,7 @@ class Worker:
         self._last_heartbeat = time.time()
         self._pool = _ActivityThreads(self.max_activities)
         signals.register_worker(self.store.key, self._wake)
+        metrics.track(self)
         self._start_dispatcher()
         Watchdog(self._watch, self._closed).start()
 
@@ -335,6 +344,7 @@ class Worker:
         if self.store is not None:
             signals.unregister_worker(self.store.key, self._wake)
             self.store.close()
+        metrics.untrack(self)
 
     def _die(self, where: str, exc: BaseException) -> None:
         """The dispatcher or the activity loop ended unexpectedly: nothing would run any more."""
@@ -463,6 +473,8 @@ class Worker:
             raise
         with self._inflight_lock:
             self._inflight -= len(done)
+        if self._metrics is not None and stepped:
+            self._count_steps(stepped)
         self._data_version = store.data_version()
         for t in tasks:
             self._start_activity(t)
@@ -535,7 +547,9 @@ class Worker:
         while todo:
             w = todo.popleft()
             watch.begin(w)
+            began = time.perf_counter()
             self._advance(w)
+            w.seconds = time.perf_counter() - began
             try:
                 watch.end(generation)
             except Deposed:
@@ -628,6 +642,8 @@ class Worker:
             ok.append(w)
         if not ok:
             return
+        for w in ok:  # written below, or failed instead (a store fault aborts the whole turn)
+            w.recorded = True
         try:
             with store.savepoint():
                 self._write_steps(ok, now)
@@ -657,6 +673,19 @@ class Worker:
         while len(self._cache) > self.cache_size:
             old, _ = self._cache.popitem(last=False)
             self._to_release.append(old)
+
+    def _count_steps(self, stepped: list[_Work]) -> None:
+        """Metrics of the steps the last turn committed (and the time of every step that ran)."""
+        m = self._metrics
+        assert m is not None
+        for w in stepped:
+            if w.idle or w.step is None:
+                continue
+            row = w.row
+            m.step(row.app_id, row.name, w.seconds)
+            if w.recorded:
+                m.step_recorded(row.app_id, row.name, first=row.status == "PENDING",
+                                status="FAILED" if w.failed else w.step.status)
 
     def _write_steps(self, works: list[_Work], now: float) -> None:
         """Write the steps of several instances in a few batched statements, in dependency order."""
@@ -758,6 +787,9 @@ class Worker:
     def _start_activity(self, t: TaskRow) -> None:
         with self._inflight_lock:
             self._inflight += 1
+        if self._metrics is not None:
+            self._metrics.activity_started(self.app_id, t.name)
+            self._activity_began[t.id] = time.perf_counter()
         fn = self.activities.get(t.name)
         if fn is None:
             failure = FailureDetails(f"activity {t.name!r} is not registered with this worker (app {self.app_id!r})",
@@ -814,6 +846,10 @@ class Worker:
         self._finish(t, data, None)
 
     def _finish(self, t: TaskRow, data: str | None, failure: FailureDetails | None) -> None:
+        if self._metrics is not None:
+            began = self._activity_began.pop(t.id, None)
+            self._metrics.activity_finished(self.app_id, t.name, 0.0 if began is None else time.perf_counter() - began,
+                                            failure is not None)
         self._done.put(_Done(t, data, failure, time.time()))
         self._wake.set()
 

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from wf.engine import control, signals
+from wf.engine import control, metrics, signals
 from wf.engine import history as h
 from wf.engine.history import Event
 from wf.engine.store import TERMINAL, InstanceRow, Store, TaskRow
@@ -76,6 +76,7 @@ class WorkflowItem:
     new: list[Event]  # begins with a WorkflowStarted event: the turn's clock
     message_ids: list[int]
     stream: "WorkerStream | None" = None
+    sent: float = 0.0  # perf_counter when handed out (metrics)
 
 
 @dataclass(slots=True)
@@ -84,6 +85,7 @@ class ActivityItem:
     app_id: str
     task: TaskRow
     stream: "WorkerStream | None" = None
+    sent: float = 0.0  # perf_counter when handed out (metrics)
 
 
 Item = WorkflowItem | ActivityItem
@@ -142,6 +144,7 @@ class Hub:
         self._watchers: dict[tuple[str, str], set[threading.Event]] = {}
         self._changed: list[tuple[str, str]] = []  # instances whose status this turn changed
         self.store: Store | None = None
+        self._metrics = metrics.recorder  # None: metrics are off
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -155,6 +158,7 @@ class Hub:
         signals.register_worker(self.store.key, self._wake)
         self._thread = threading.Thread(target=self._run, name="wf-grpc-hub", daemon=True)
         self._thread.start()
+        metrics.track(self)
 
     def stop(self) -> None:
         """Close every stream and give back everything the hub holds."""
@@ -177,10 +181,15 @@ class Hub:
             log.exception("could not release the gRPC hub's leases")
         signals.unregister_worker(self.store.key, self._wake)
         self.store.close()
+        metrics.untrack(self)
 
     @property
     def connected(self) -> int:
         return len(self._streams)
+
+    @property
+    def activities_in_flight(self) -> int:
+        return self._out_activities
 
     # ------------------------------------------------------------------------------ streams
 
@@ -451,7 +460,21 @@ class Hub:
                 else:
                     self._out_activities += 1
                 stream.queue.put(item)
+        if self._metrics is not None:
+            self._count_sent(items)
         return []
+
+    def _count_sent(self, items: list[Item]) -> None:
+        m = self._metrics
+        assert m is not None
+        now = time.perf_counter()
+        for item in items:
+            item.sent = now
+            if isinstance(item, WorkflowItem):
+                m.work_items.labels(item.app_id, "workflow").inc()
+            else:
+                m.work_items.labels(item.app_id, "activity").inc()
+                m.activity_started(item.app_id, item.task.name)
 
     # ------------------------------------------------------------------------------ writes
 
@@ -466,6 +489,8 @@ class Hub:
     def _record_activity(self, store: Store, now: float, item: ActivityItem, data: str | None,
                          failure: FailureDetails | None) -> None:
         t = item.task
+        if self._metrics is not None:
+            self._metrics.activity_finished(item.app_id, t.name, time.perf_counter() - item.sent, failure is not None)
         if not store.finish_tasks([t.id], self.worker_id):
             return  # terminated or purged meanwhile: the result has nowhere to go
         if failure is None:
@@ -476,6 +501,8 @@ class Hub:
         store.wake(t.iid, now)
 
     def _record_turn(self, store: Store, now: float, item: WorkflowItem, turn: Turn) -> None:
+        if self._metrics is not None:
+            self._metrics.step(item.app_id, item.name, time.perf_counter() - item.sent)
         row = store.get_instance_by_iid(item.iid)
         if row is None:
             return  # purged meanwhile
@@ -511,6 +538,8 @@ class Hub:
         else:
             store.update_running([(now, custom_set, turn.custom_status, None, row.iid)])  # waits: from history
         store.release_instances(self.worker_id, [row.iid])
+        if self._metrics is not None:
+            self._metrics.step_recorded(row.app_id, row.name, first=row.status == "PENDING", status=turn.status)
 
     def _schedule(self, store: Store, now: float, row: InstanceRow, e: Event, ended: bool) -> None:
         target_app = e.get("app_id") or row.app_id

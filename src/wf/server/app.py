@@ -97,10 +97,12 @@ from wf.model import (
     rfc3339,
 )
 from wf.server.auth import (
+    METRICS_PATH,
     HostPolicy,
     Identity,
     TokenTable,
     allows,
+    bearer_token,
     check_request,
     operation_of_request,
     required_role,
@@ -350,7 +352,10 @@ class GuardMiddleware:
                 return
         identity = None
         if self.tokens.required and scope.get("path") not in OPEN_PATHS and not is_ui_path(scope.get("path", "")):
-            identity = self.tokens.identify(headers.get(TOKEN_HEADER.encode()))
+            given: bytes | str | None = headers.get(TOKEN_HEADER.encode())
+            if given is None and scope.get("path") == METRICS_PATH:  # a Prometheus scrape's bearer token
+                given = bearer_token(headers.get(b"authorization"))
+            identity = self.tokens.identify(given)
             if identity is None:
                 await _send_json(send, 401, "ERR_UNAUTHORIZED",
                                  "missing or wrong API token: send it in the dapr-api-token header")
@@ -508,12 +513,14 @@ def create_app(backend_factory: Callable[[str], Backend] | str | os.PathLike | N
                app_id: str = "default", token: str | None = None, max_body: int = MAX_BODY,
                runtime: Any = None, db: str | os.PathLike | None = None,
                durability: str | None = None, host: str = "127.0.0.1",
-               allow_hosts: tuple[str, ...] = (), tokens: TokenTable | None = None, ui: bool = True) -> FastAPI:
+               allow_hosts: tuple[str, ...] = (), tokens: TokenTable | None = None, ui: bool = True,
+               metrics: bool = False) -> FastAPI:
     """The ASGI app. backend_factory: a function app_id -> Backend, or the path of a SQLite store
     (also accepted as db=). runtime: a WorkflowRuntime started with the app and shut down with it
     (`wf serve --app`). token: required in the dapr-api-token header of every call but /healthz.
     host, allow_hosts: the bound address and the extra Host names to answer (wf.server.auth.HostPolicy).
-    ui: serve the dashboard (wf.server.ui) at /."""
+    ui: serve the dashboard (wf.server.ui) at /. metrics: serve Prometheus metrics at /metrics (turns
+    the engine's metrics on for this process; `wf serve` does)."""
     hosts = HostPolicy(host, allow_hosts)
     if backend_factory is None:
         if db is None:
@@ -527,6 +534,11 @@ def create_app(backend_factory: Callable[[str], Backend] | str | os.PathLike | N
     backends = Backends(factory, app_id)
 
     store_path = None if callable(backend_factory) else backend_factory
+    exposition = None
+    if metrics:
+        from wf.engine.metrics import Exposition
+
+        exposition = Exposition(store_path, durability)  # before the runtime starts: its worker records
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -543,6 +555,8 @@ def create_app(backend_factory: Callable[[str], Backend] | str | os.PathLike | N
                 await run_in_threadpool(runtime.shutdown)
             if runner is not None:
                 await run_in_threadpool(runner.stop)
+            if exposition is not None:
+                exposition.close()
             backends.close()
 
     app = FastAPI(
@@ -621,6 +635,14 @@ def create_app(backend_factory: Callable[[str], Backend] | str | os.PathLike | N
         }
 
     _add_audit_and_retention_routes(app, backends)
+
+    if exposition is not None:
+        @app.get(METRICS_PATH, tags=["metrics"], summary="Prometheus metrics: the store's gauges and this "
+                 "server's counters (token: read role, as dapr-api-token or Authorization: Bearer)")
+        async def prometheus_metrics(request: Request) -> Response:
+            assert exposition is not None
+            body, content_type = await _run(exposition.render, request.headers.get("accept"))
+            return Response(body, media_type=content_type)
 
     @app.get("/healthz", tags=["health"], summary="Liveness (no token needed)")
     async def healthz() -> dict[str, str]:

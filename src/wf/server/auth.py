@@ -179,6 +179,7 @@ SINGLE_TOKEN_NAME = "api-token"
 # operation -> the least role that may do it (names as in the audit trail)
 OPERATION_ROLES: dict[str, str] = {
     "get": "read", "list": "read", "history": "read", "count": "read", "metadata": "read", "pending": "read",
+    "metrics": "read",
     "retention-show": "read",
     "start": "operate", "raise-event": "operate", "suspend": "operate", "resume": "operate",
     "terminate": "operate", "rerun": "operate",
@@ -314,6 +315,8 @@ def operation_of_request(method: str, path: str) -> str:
     method = method.upper()
     if path in ("/v1.0/metadata",):
         return "metadata"
+    if path == METRICS_PATH:
+        return "metrics"
     if path == "/v1.0/audit":
         return "audit"
     if path == "/v1.0/retention":
@@ -335,3 +338,18 @@ def operation_of_request(method: str, path: str) -> str:
 
 def required_role(operation: str) -> str:
     return OPERATION_ROLES.get(operation, "admin")
+
+
+METRICS_PATH = "/metrics"
+
+
+def bearer_token(authorization: str | bytes | None) -> str | None:
+    """The token of an `Authorization: Bearer TOKEN` header (what Prometheus sends from a scrape
+    config's `authorization` block); None for anything else."""
+    if authorization is None:
+        return None
+    text = authorization.decode("latin-1") if isinstance(authorization, bytes) else authorization
+    scheme, _, token = text.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
