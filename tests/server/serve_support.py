@@ -63,6 +63,23 @@ class ThreadServer:
         self.sock.close()
 
 
+def scrape(url: str, **headers: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """One scrape of a /metrics endpoint, parsed by prometheus_client: {(sample, sorted labels): value}."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    r = httpx.get(url, headers=headers, timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/plain")
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(r.text) for s in family.samples}
+
+
+def metric_value(samples: dict, metric: str, /, **labels: str) -> float | None:
+    """The value of one sample of a scrape; None when it is absent."""
+    return samples.get((metric, tuple(sorted(labels.items()))))
+
+
 def wf_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
     env["XDG_CONFIG_HOME"] = str(home / "config")

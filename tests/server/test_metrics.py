@@ -11,25 +11,12 @@ import subprocess
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-from serve_support import APP_SPEC, WF_EXE, run_wf, wait_until, wf_env
+from serve_support import APP_SPEC, WF_EXE, run_wf, scrape, wait_until, wf_env
+from serve_support import metric_value as value
 
 import wf
 
 DEFAULT = {"app_id": "default"}
-
-
-def scrape(url: str, **headers: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """{(sample name, sorted labels): value} of one scrape."""
-    r = httpx.get(url, headers=headers, timeout=10)
-    assert r.status_code == 200, r.text
-    assert r.headers["content-type"].startswith("text/plain")
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(r.text) for s in family.samples}
-
-
-def value(samples: dict, metric: str, /, **labels: str) -> float | None:
-    return samples.get((metric, tuple(sorted(labels.items()))))
 
 
 def families(samples: dict) -> set[str]:
@@ -160,7 +147,8 @@ def test_wf_serve_serves_the_store_gauges_and_its_own_work(serve_process, tmp_pa
 def test_metrics_of_wf_serve_take_the_token_as_a_prometheus_bearer(serve_process, tmp_path):
     server = serve_process(token="s3cret")
     url = f"{server.url}/metrics"
-    assert httpx.get(url).status_code == 401
+    r = httpx.get(url)
+    assert r.status_code == 401 and "Authorization: Bearer" in r.json()["message"]
     assert httpx.get(url, headers={"authorization": "Bearer wrong"}).status_code == 401
     assert value(scrape(url, authorization="Bearer s3cret"), "wf_store_up") == 1
     assert value(scrape(url, **{"dapr-api-token": "s3cret"}), "wf_store_up") == 1

@@ -357,8 +357,9 @@ class GuardMiddleware:
                 given = bearer_token(headers.get(b"authorization"))
             identity = self.tokens.identify(given)
             if identity is None:
+                how = " (or as Authorization: Bearer)" if scope.get("path") == METRICS_PATH else ""
                 await _send_json(send, 401, "ERR_UNAUTHORIZED",
-                                 "missing or wrong API token: send it in the dapr-api-token header")
+                                 f"missing or wrong API token: send it in the dapr-api-token header{how}")
                 return
             operation = operation_of_request(scope.get("method", ""), scope.get("path", ""))
             needed = required_role(operation)
