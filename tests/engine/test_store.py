@@ -179,3 +179,21 @@ def test_first_opens_of_a_new_file_racing_each_other_all_succeed(tmp_path):
         for t in threads:
             t.join()
     assert not failures, failures[:3]
+
+
+def test_instance_counts_group_by_app_name_and_status_from_one_index(tmp_path):
+    """The metrics' wf_instances gauge: one GROUP BY that reads only the index (cheap per scrape)."""
+    store = Store(tmp_path / "c.db")
+    for app_id, name, n in (("a", "order", 3), ("a", "refund", 1), ("b", "order", 2)):
+        for i in range(n):
+            control.schedule(store, app_id, name, instance_id=f"{name}-{i}")
+    control.terminate(store, "a", "order-0")
+    assert sorted(store.instance_counts()) == [("a", "order", "PENDING", 2), ("a", "order", "TERMINATED", 1),
+                                               ("a", "refund", "PENDING", 1), ("b", "order", "PENDING", 2)]
+    sql = "SELECT app_id, name, status, COUNT(*) FROM instances GROUP BY app_id, name, status"
+    plan = " ".join(r[3] for r in store.conn.execute("EXPLAIN QUERY PLAN " + sql))
+    assert "COVERING INDEX ix_instances_name_status" in plan and "TEMP B-TREE" not in plan, plan
+    # a list by name still walks the index that is ordered by creation time
+    sql = "SELECT iid FROM instances WHERE app_id = 'x' AND name = 'n' ORDER BY created_at DESC LIMIT 10"
+    plan = " ".join(r[3] for r in store.conn.execute("EXPLAIN QUERY PLAN " + sql))
+    assert "INDEX ix_instances_name (" in plan and "TEMP B-TREE" not in plan, plan
