@@ -4,6 +4,7 @@ own parser, and every count compared with what ran."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -111,6 +112,12 @@ def test_a_metrics_port_in_use_is_one_error_line(tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     bad = run_wf(wf_env(tmp_path), "--db", db, "worker", "--app", APP_SPEC, "--metrics-port", "70000")
     assert bad.returncode == 2 and "--metrics-port" in bad.stderr
+    nowhere = run_wf(wf_env(tmp_path), "--db", db, "worker", "--app", APP_SPEC, "--metrics-port", "0",
+                     "--metrics-host", "no-such-host.invalid")
+    assert nowhere.returncode == 1 and nowhere.stderr.startswith("Error: cannot serve metrics on no-such-host.invalid:0")
+    assert len(nowhere.stderr.strip().splitlines()) == 1
+    # the worker never started: the store was not even created
+    assert not os.path.exists(db)
 
 
 def test_wf_serve_serves_the_store_gauges_and_its_own_work(serve_process, tmp_path):
