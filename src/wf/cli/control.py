@@ -216,10 +216,13 @@ def wait_and_report(g: Globals, instance_id: str, secs: float | None, *, fmt: st
 
     from wf.durations import format_duration
 
+    from wf.cli.live import wait_spinner
+
     backend = g.backend()
     started = time.monotonic()
     try:
-        state = backend.wait(instance_id, until="completion", timeout=secs, fetch_payloads=True)
+        with wait_spinner(g.out, backend, instance_id, quiet=quiet):
+            state = backend.wait(instance_id, until="completion", timeout=secs, fetch_payloads=True)
     except TimeoutError:
         elapsed = time.monotonic() - started  # the real time: a last poll may have outlasted --timeout
         try:

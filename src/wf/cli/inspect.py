@@ -4,9 +4,41 @@ from __future__ import annotations
 
 import click
 
-from wf.cli.common import Globals, instance_id_argument, not_found, output_option, pass_globals, require_state
-from wf.cli.output import HISTORY_FORMATS, LIST_FORMATS, STATE_FORMATS
-from wf.model import ListFilter, PendingItem, WorkflowStatus
+from wf.cli.common import (
+    Globals,
+    instance_id_argument,
+    not_found,
+    output_option,
+    pass_globals,
+    require_state,
+    timeout_seconds,
+)
+from wf.cli.output import HISTORY_FORMATS, LIST_FORMATS, STATE_FORMATS, Renderer
+from wf.model import InvalidArgumentError, ListFilter, PendingItem, WorkflowState, WorkflowStatus
+
+MIN_INTERVAL = 0.1  # seconds; a faster --watch would only load the engine
+DEFAULT_INTERVAL = "1s"
+
+
+def watch_options(fn):  # noqa: ANN001, ANN201 - a click decorator
+    fn = click.option("--interval", metavar="DUR", help=f"With --watch: how often to poll (at least 100ms) "
+                                                        f"[default: {DEFAULT_INTERVAL}].")(fn)
+    return click.option("--watch", is_flag=True, help="Keep watching: at a terminal the view redraws in place "
+                                                      "until Ctrl-C; elsewhere it is printed again on each change.")(fn)
+
+
+def watch_interval(watch: bool, interval: str | None) -> float:
+    """The validated --interval in seconds (usage errors, exit 2)."""
+    if interval is not None and not watch:
+        raise click.UsageError("--interval goes with --watch")
+    if not watch:
+        return 0.0
+    from wf.durations import parse_duration
+
+    secs = parse_duration(interval or DEFAULT_INTERVAL).total_seconds()
+    if secs < MIN_INTERVAL:
+        raise InvalidArgumentError(f"invalid --interval {interval!r}: at least 100ms")
+    return secs
 
 
 @click.command("get")
@@ -14,42 +46,102 @@ from wf.model import ListFilter, PendingItem, WorkflowStatus
 @output_option(STATE_FORMATS)
 @click.option("--show-input", is_flag=True, help="Include the input in the card.")
 @click.option("--show-output", is_flag=True, help="Include the output in the card.")
+@watch_options
 @pass_globals
-def get_cmd(g: Globals, instance_id: str, fmt: str, show_input: bool, show_output: bool) -> None:
+def get_cmd(g: Globals, instance_id: str, fmt: str, show_input: bool, show_output: bool, watch: bool,
+            interval: str | None) -> None:
     """Show the state of one instance, and what it waits for: external events, timers,
     activities (attempt, worker), child workflows, its start time, a suspension; events that
     arrived and wait unconsumed; a warning when no live worker can run it. In -o json/yaml
     these are the `pending` list (null when the engine cannot say, as a Dapr sidecar's HTTP API).
 
+    With --watch the card redraws in place at a terminal until Ctrl-C; elsewhere (or with -o
+    json/yaml) the state is printed again each time it changes.
+
     \b
     Examples:
       wf get order-7
       wf get order-7 -o json | jq -r .runtime_status
+      wf get order-7 --watch --interval 500ms
     """
     fmt = fmt.lower()
+    secs = watch_interval(watch, interval)
     backend = g.backend()
-    state = require_state(g, instance_id, fetch_payloads=True)
-    pending: list[PendingItem] | None = [] if state.runtime_status.is_terminal else backend.pending(instance_id)
-    g.out.state(state, fmt, show_input=show_input, show_output=show_output, pending=pending)
+
+    def poll() -> tuple[WorkflowState, list[PendingItem] | None]:
+        state = require_state(g, instance_id, fetch_payloads=True)
+        return state, [] if state.runtime_status.is_terminal else backend.pending(instance_id)
+
+    def draw(out: Renderer, value: tuple[WorkflowState, list[PendingItem] | None]) -> None:
+        out.state(value[0], fmt, show_input=show_input, show_output=show_output, pending=value[1])
+
+    if not watch:
+        return draw(g.out, poll())
+    from wf.cli.live import watch as watch_loop
+
+    def key(value: tuple[WorkflowState, list[PendingItem] | None]) -> object:
+        state, pending = value
+        return state.to_dict(), None if pending is None else [i.to_dict() for i in pending]
+
+    redraw = g.out.tty and fmt in ("short", "wide")
+    watch_loop(g.out, poll, key, draw, secs, redraw=redraw, every=interval or DEFAULT_INTERVAL,
+               separate=fmt in ("short", "wide"))
 
 
 @click.command("history")
 @instance_id_argument()
-@output_option(HISTORY_FORMATS)
+@click.option("-o", "--output", "fmt", type=click.Choice(HISTORY_FORMATS, case_sensitive=False),
+              help="Output format [default: short; with --follow off a terminal: jsonl].")
+@click.option("-f", "--follow", is_flag=True,
+              help="Print events as they are recorded; end when the instance does, with wait's exit codes.")
+@click.option("--timeout", metavar="DUR", help="With --follow: give up after DUR (exit 124).")
 @pass_globals
-def history_cmd(g: Globals, instance_id: str, fmt: str) -> None:
-    """Show the event history of one instance.
+def history_cmd(g: Globals, instance_id: str, fmt: str | None, follow: bool, timeout: str | None) -> None:
+    """Show the event history of one instance, in the order events were recorded.
+
+    With -f/--follow, events are printed as they are recorded (at a terminal as table rows, off
+    a terminal as JSON lines, one event per line) until the instance ends; the exit code says
+    how: 0 COMPLETED, 3 FAILED, 4 TERMINATED or CANCELED, 124 --timeout passed.
 
     \b
     Examples:
       wf history order-7
       wf history order-7 -o jsonl | jq -c 'select(.event_type == "TaskFailed")'
+      wf history order-7 -f
+      wf history order-7 -f | jq -r .event_type     # streams JSON lines, ends with the instance
     """
+    if timeout is not None and not follow:
+        raise click.UsageError("--timeout goes with --follow")
+    secs = timeout_seconds(timeout)
+    fmt = (fmt or ("short" if not follow or g.out.tty else "jsonl")).lower()
     backend = g.backend()
+    if follow:
+        return _follow(g, instance_id, fmt, secs)
     events = backend.history(instance_id)
     if not events and backend.get(instance_id, fetch_payloads=False) is None:
         raise not_found(g, instance_id)
-    g.out.history(events, fmt.lower())
+    g.out.history(events, fmt)
+
+
+def _follow(g: Globals, instance_id: str, fmt: str, secs: float | None) -> None:
+    from wf.cli.common import exit_code_for
+    from wf.cli.errors import EXIT_TIMEOUT, ExitWith
+    from wf.cli.live import HistoryFollower
+
+    require_state(g, instance_id, fetch_payloads=False)
+    follower = HistoryFollower(g.backend(), instance_id, secs)
+    try:
+        g.out.history_follow(follower.batches(), fmt)
+    except TimeoutError as exc:
+        from wf.durations import format_duration
+
+        raise ExitWith(EXIT_TIMEOUT, f"timed out after {format_duration(secs or 0)} following {instance_id} "
+                                     f"({exc}); 'wf history {instance_id} -f' follows again") from None
+    g.out.flush()
+    assert follower.final is not None
+    code = exit_code_for(follower.final)
+    if code:
+        raise ExitWith(code)
 
 
 def parse_statuses(values: tuple[str, ...]) -> tuple[WorkflowStatus, ...] | None:
@@ -75,12 +167,16 @@ TERMINAL_LIMIT = 50
 @click.option("--limit", type=click.IntRange(min=0), metavar="N",
               help=f"At most N instances, newest first; 0 for all [default: {TERMINAL_LIMIT} at a terminal, else all].")
 @output_option(LIST_FORMATS)
+@watch_options
 @pass_globals
 def list_cmd(g: Globals, filter_name: str | None, statuses: tuple[str, ...], filter_max_age: str | None,
-             limit: int | None, fmt: str) -> None:
+             limit: int | None, fmt: str, watch: bool, interval: str | None) -> None:
     """List instances, newest first (alias: ls). Every format streams: the first row comes at
     once, memory stays flat over millions. At a terminal: the newest 50, and a footer with the
     counts by status and how many more there are.
+
+    With --watch the table redraws in place at a terminal (as many rows as fit) until Ctrl-C;
+    elsewhere (or with -o json/jsonl/yaml/ids) the list is printed again each time it changes.
 
     \b
     Examples:
@@ -89,18 +185,34 @@ def list_cmd(g: Globals, filter_name: str | None, statuses: tuple[str, ...], fil
       wf ls --limit 0                                # every instance
       wf list -s FAILED -o ids | xargs -n1 wf history
       wf list -o jsonl > instances.jsonl             # streams; flat memory
+      wf ls --watch -s RUNNING
     """
     fmt = fmt.lower()
+    secs = watch_interval(watch, interval)
     flt = list_filter(filter_name, statuses, filter_max_age)
     tty = g.out.tty
+    table = fmt in ("short", "wide")
+    redraw = watch and tty and table
     if limit is None and tty:
         limit = TERMINAL_LIMIT
+        if redraw:  # the header, the footer and the watch line must fit too
+            limit = max(1, min(limit, g.out.terminal_rows() - 3))
     backend = g.backend()
-    table = fmt in ("short", "wide")
-    states = backend.list(flt, limit=limit or None, fetch_payloads=not table and fmt != "ids")
-    shown = g.out.states(states, fmt)
-    if tty and table and shown:
-        g.out.list_footer(_counts(backend, flt), shown, limited=limit is not None and 0 < limit <= shown)
+
+    def states():  # noqa: ANN202 - an iterator of WorkflowState
+        return backend.list(flt, limit=limit or None, fetch_payloads=not table and fmt != "ids")
+
+    def draw(out: Renderer, rows) -> None:  # noqa: ANN001 - any iterable of WorkflowState
+        shown = out.states(rows, fmt)
+        if out.tty and table and shown:
+            out.list_footer(_counts(backend, flt), shown, limited=limit is not None and 0 < limit <= shown)
+
+    if not watch:
+        return draw(g.out, states())
+    from wf.cli.live import watch as watch_loop
+
+    watch_loop(g.out, lambda: list(states()), lambda rows: [s.to_dict() for s in rows], draw, secs,
+               redraw=redraw, every=interval or DEFAULT_INTERVAL, separate=table)
 
 
 def filter_options(fn):  # noqa: ANN001, ANN201 - a click decorator

@@ -222,6 +222,22 @@ def pending_fields(pending: list[PendingItem] | None, state: WorkflowState) -> l
     return fields
 
 
+def wait_status(instance_id: str, state: WorkflowState | None, pending: list[PendingItem] | None,
+                elapsed: float, problem: str | None = None) -> str:
+    """The spinner line of `wf wait` / `run --wait`: 'order-7 RUNNING 12s · waits for event
+    'approval', since ...'; the first thing it waits for (+N more), a missing worker, a problem."""
+    head = f"{instance_id} {status_name(state) if state is not None else '...'} {humanize_elapsed(elapsed)}"
+    parts = [head]
+    if problem:
+        parts.append(problem)
+    now = datetime.now(timezone.utc)
+    waits = [pending_line(i, now) for i in pending or [] if i.kind not in ("unconsumed_event", "no_worker")]
+    if waits:
+        parts.append("waits for " + waits[0] + (f" (+{len(waits) - 1} more)" if len(waits) > 1 else ""))
+    parts.extend(i.message or "no live worker can run it" for i in pending or [] if i.kind == "no_worker")
+    return " · ".join(parts)
+
+
 def event_details(ev: HistoryEvent) -> str:
     parts = []
     if ev.task_scheduled_id is not None:
@@ -237,9 +253,12 @@ def event_details(ev: HistoryEvent) -> str:
     return " ".join(p for p in parts if p)
 
 
-def history_rows(events: list[HistoryEvent], wide: bool) -> list[dict[str, str]]:
+def history_rows(events: list[HistoryEvent], wide: bool, start: datetime | None = None) -> list[dict[str, str]]:
+    """start: what ELAPSED counts from (the first event's time unless given: a followed history
+    arrives in batches)."""
     rows = []
-    start = events[0].timestamp if events else None
+    if start is None:
+        start = events[0].timestamp if events else None
     for ev in events:
         elapsed = (ev.timestamp - start).total_seconds() if start is not None else 0.0
         details = event_details(ev)
@@ -266,6 +285,7 @@ DROP_ORDER = ("CUSTOM STATUS", "FAILURE MESSAGE", "DETAILS", "LAST UPDATE", "CRE
 MIN_CUT = {"NAME": 10}
 ANSI_CODES = {"bold": "1", "red": "31", "green": "32", "yellow": "33", "blue": "34", "magenta": "35", "cyan": "36"}
 GAP = 2
+FOLLOW_FLOOR = {"TYPE": 22, "NAME": 16, "ELAPSED": 7, "DETAILS": DETAILS_WIDTH}  # history -f: later rows are longer
 
 
 def fit_columns(natural: dict[str, int], width: int | None) -> dict[str, int]:
@@ -301,8 +321,10 @@ def cut(text: str, width: int) -> str:
 class TableStream:
     """One table written page by page with a fixed layout (see Renderer.table)."""
 
-    def __init__(self, renderer: "Renderer", status_col: str | None, width: int | None) -> None:
+    def __init__(self, renderer: "Renderer", status_col: str | None, width: int | None,
+                 floor: dict[str, int] | None = None) -> None:
         self.r, self.status_col, self.width = renderer, status_col, width
+        self.floor = floor or {}  # widths the first page gets at least (its rows may be few and short)
         self.widths: dict[str, int] | None = None
 
     def write(self, rows: list[dict[str, str]]) -> None:
@@ -310,6 +332,8 @@ class TableStream:
             natural = {h: max(len(h), *(len(r[h]) for r in rows)) for h in rows[0]}
             if self.width is not None and self.status_col in natural:  # room for the usual statuses
                 natural[self.status_col] = max(natural[self.status_col], len("TERMINATED"))
+            if self.width is not None:
+                natural.update({h: max(w, self.floor.get(h, 0)) for h, w in natural.items()})
             self.widths = fit_columns(natural, self.width)
             self._line({h: h for h in self.widths}, header=True)
         else:
@@ -357,6 +381,7 @@ class Renderer:
         self.color = color_wanted(no_color, self.out)
         self.err_color = color_wanted(no_color, self.err)
         self._console: Console | None = None
+        self.columns: int | None = None  # the terminal's width, when rendering a frame into a buffer
 
     # -- low level
     def write(self, text: str) -> None:
@@ -374,7 +399,7 @@ class Renderer:
 
             self._console = Console(
                 file=self.out, force_terminal=self.tty, no_color=not self.color, highlight=False,
-                color_system="auto" if self.color else None,
+                color_system="auto" if self.color else None, width=self.columns,
             )
         return self._console
 
@@ -575,6 +600,8 @@ class Renderer:
         """Columns of the terminal the table goes to; None off a terminal (scripts get every byte)."""
         if not self.tty:
             return None
+        if self.columns:
+            return self.columns
         try:
             columns = os.get_terminal_size(self.out.fileno()).columns
         except (AttributeError, OSError, ValueError):
@@ -669,6 +696,86 @@ class Renderer:
         width = max(len(k) for k, _ in fields) + 1
         for key, value in fields:
             self.line(f"{key + ':':<{width}} {value}")
+
+    # -- live views: --watch frames, a followed history, the spinner of wait
+    def terminal_rows(self) -> int:
+        try:
+            rows = os.get_terminal_size(self.out.fileno()).lines
+        except (AttributeError, OSError, ValueError):
+            rows = 0
+        return rows if rows > 0 else 24
+
+    def frame(self, draw: Callable[["Renderer"], Any]) -> str:
+        """What draw(renderer) writes, rendered as for this terminal (colours, width) into a string:
+        one frame of a live view."""
+        import io
+
+        buf = io.StringIO()
+        r = Renderer(out=buf, err=buf)
+        r.tty, r.color, r.columns = self.tty, self.color, self.terminal_width()
+        draw(r)
+        return buf.getvalue()
+
+    @contextmanager
+    def live(self, every: str) -> Iterator[Callable[..., None]]:
+        """At a terminal: yields show(frame, problem), which redraws the frame in place (Rich Live)
+        with a line under it: when it was taken, or a problem (an engine that stopped answering).
+        When the block ends (Ctrl-C included) the last frame stays and the cursor comes back."""
+        from rich.live import Live
+        from rich.text import Text
+
+        with Live(console=self.console(), auto_refresh=False, redirect_stdout=False, redirect_stderr=False) as live:
+
+            def show(frame: str, problem: str | None = None) -> None:
+                body = Text.from_ansi(frame.rstrip("\n"), no_wrap=True, overflow="ellipsis")
+                if problem:
+                    body.append("\n" + clip(problem, 200), style="bold red" if self.color else None)
+                else:
+                    stamp = datetime.now().strftime("%H:%M:%S")
+                    body.append(f"\nupdated {stamp}, every {every}; Ctrl-C stops", style="dim" if self.color else None)
+                live.update(body, refresh=True)
+
+            yield show
+
+    def history_follow(self, batches: Iterable[list[HistoryEvent]], fmt: str) -> int:
+        """A followed history (history --follow): each batch of new events is written and flushed
+        as it arrives; a table keeps one layout (fitted to the terminal) for every batch."""
+        if fmt in ("json", "jsonl", "yaml"):
+
+            def rows() -> Iterator[dict[str, Any]]:
+                it = iter(batches)
+                while True:
+                    self.flush()  # what was written reaches the reader before the next wait
+                    batch = next(it, None)
+                    if batch is None:
+                        return
+                    yield from (e.to_dict() for e in batch)
+
+            return self.dict_stream(rows(), fmt)
+        wide = fmt == "wide"
+        stream = TableStream(self, None, self.terminal_width(), floor=FOLLOW_FLOOR)
+        start, n = None, 0
+        for batch in batches:
+            if batch:
+                start = start or batch[0].timestamp
+                stream.write(history_rows(batch, wide, start))
+                n += len(batch)
+        return n
+
+    @contextmanager
+    def spinner(self, text: str) -> Iterator[Callable[[str], None]]:
+        """At a terminal (stderr): a spinner and one line of text; yields update(text). Cleared when
+        the block ends. Off a terminal: nothing at all (update does nothing)."""
+        if not self.err_tty:
+            yield lambda text: None
+            return
+        from rich.markup import escape
+
+        console = self.err_console()
+        width = max(20, console.width - 4)
+        with console.status(escape(clip(text, width))) as status:
+            yield lambda text: status.update(escape(clip(text, width)))
+
 
     # -- prompts and progress (stderr)
     def confirm(self, prompt: str) -> bool:
