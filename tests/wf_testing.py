@@ -21,7 +21,8 @@ DEFAULT_WAIT = 10.0
 
 # Settings a developer's shell may carry; every test (and every process a test starts) runs without them.
 SCRUBBED_ENV = ("WF_DB", "WF_URL", "WF_API_TOKEN", "DAPR_API_TOKEN", "WF_APP_ID", "WF_PROFILE", "WF_DURABILITY",
-                "WF_TIMEOUT", "WF_DEBUG", "NO_COLOR", "WF_TEST_RUNS", "WF_RETENTION_INTERVAL")
+                "WF_TIMEOUT", "WF_DEBUG", "NO_COLOR", "WF_TEST_RUNS", "WF_RETENTION_INTERVAL", "WF_LOG_LEVEL",
+                "WF_LOG_FORMAT")
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = DEFAULT_WAIT, interval: float = 0.02, what: str = "") -> Any:

@@ -57,3 +57,24 @@ def parent_of_approval(ctx, _):
 @wfr.workflow
 def fails(ctx, _):
     yield ctx.call_activity(always_fails)
+
+
+# For the log tests (tests/cli/test_logging.py): a retried activity, a workflow that fails in its
+# own code, and a step that computes past WF_STEP_WARN_SECONDS.
+@wfr.workflow
+def fails_twice(ctx, _):
+    policy = wf.RetryPolicy(first_retry_interval=timedelta(milliseconds=50), max_number_of_attempts=2)
+    yield ctx.call_activity(always_fails, retry_policy=policy)
+
+
+@wfr.workflow
+def broken(ctx, order):
+    yield ctx.create_timer(timedelta(0))
+    raise ValueError(f"order {order} has no lines")
+
+
+@wfr.workflow
+def slow_step(ctx, seconds):
+    time.sleep(seconds)  # workflow code that does not yield: the watchdog logs it
+    return "done"
+    yield  # a generator, as workflows are

@@ -7,13 +7,17 @@ and the engine load when the command runs.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import sys
 
 import click
 
 from wf.cli.common import Globals, load_app, pass_globals
+from wf.cli.logs import logging_options, logging_to_stderr
 from wf.model import InvalidArgumentError, UnsupportedError, WfError
+
+log = logging.getLogger("wf.serve")
 
 
 def is_loopback(host: str) -> bool:
@@ -54,9 +58,11 @@ def _check_allow_hosts(ctx: click.Context, param: click.Parameter, values: tuple
               help="Named tokens with roles (read, operate, admin) from this TOML file of hashes; "
                    "'wf serve token add' writes it.")
 @click.option("--no-ui", is_flag=True, help="Do not serve the web dashboard at /.")
+@logging_options
 @click.pass_context
 def serve_cmd(ctx: click.Context, app_spec: str | None, host: str, port: int, grpc_port: int,
-              serve_token: str | None, allow_hosts: tuple[str, ...], tokens_file: str | None, no_ui: bool) -> None:
+              serve_token: str | None, allow_hosts: tuple[str, ...], tokens_file: str | None, no_ui: bool,
+              verbose: int, log_level: str | None, log_format: str) -> None:
     """Serve the local store over Dapr's workflow HTTP API, plus listing, history and bulk purge.
 
     Every wf command, and WorkflowClient(url=...), works against it with --url / WF_URL. Unmodified
@@ -75,9 +81,13 @@ def serve_cmd(ctx: click.Context, app_spec: str | None, host: str, port: int, gr
 
     Roles: read (get, list, history, metadata), operate (also start, raise-event, suspend, resume,
     terminate, rerun), admin (also purge, bulk operations, retention, audit). --token is an admin token.
+
+    It logs to stderr: each HTTP request and gRPC call (never a token), and, with --app, what
+    `wf worker` logs (README: Logs).
     """
     if ctx.invoked_subcommand is not None:
         return
+    ctx.with_resource(logging_to_stderr(verbose, log_level, log_format))
     g = ctx.find_object(Globals) or Globals()
     token = serve_token or g.setting("token") or None
     named = None
@@ -119,14 +129,14 @@ def serve_cmd(ctx: click.Context, app_spec: str | None, host: str, port: int, gr
     grpc_note = f"; gRPC on port {grpc_server.port}" if grpc_server is not None else ""
     from wf.server.slow_clients import HeaderTimeoutProtocol
 
-    config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", access_log=False,
+    config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", access_log=False, log_config=None,
                             server_header=False, date_header=False, lifespan="on", http=HeaderTimeoutProtocol)
     extra = f", running {app_spec}" if app_spec else ""
 
     def announce(bound_port: int) -> None:
         shown = f"[{host}]" if ":" in host else host
-        g.out.note(f"wf serve: listening on http://{shown}:{bound_port}{grpc_note} (app {app_id}, store {db}{extra}; "
-                   f"{'token required' if token or named else 'no token'}); Ctrl-C or SIGTERM stops it")
+        log.info("wf serve: listening on http://%s:%s%s (app %s, store %s%s; %s); Ctrl-C or SIGTERM stops it", shown,
+                 bound_port, grpc_note, app_id, db, extra, "token required" if token or named else "no token")
 
     server = _server_class()(config, announce)
     shown = f"[{host}]" if ":" in host else host
@@ -140,12 +150,13 @@ def serve_cmd(ctx: click.Context, app_spec: str | None, host: str, port: int, gr
         failed = not server.started
     finally:
         if grpc_server is not None:
+            log.info("wf serve: stopping the gRPC door")
             grpc_server.stop()
     sys.stderr.flush()
     if failed:
         raise WfError(f"wf serve could not start on {shown}:{port} (the port is in use or not allowed, or the "
                       "app failed to start; see above); pick another --port or --host")
-    g.out.note("wf serve: stopped")
+    log.info("wf serve: stopped")
 
 
 def _start_grpc(db, *, app_id: str, host: str, port: int, token: str | None, durability: str | None,
@@ -187,6 +198,8 @@ def _server_class():
             # exits 0, like `wf worker`; a second stops at once. (uvicorn would re-raise the signal.)
             if self.should_exit:
                 self.force_exit = True
+            else:
+                log.info("wf serve: stopping; finishing the requests in progress (signal again to exit at once)")
             self.should_exit = True
 
         async def startup(self, sockets=None) -> None:

@@ -114,6 +114,12 @@ class Execution:
     def current_utc_datetime(self) -> datetime:
         return _EPOCH + timedelta(seconds=self._now)
 
+    def attempt_of(self, event_id: int) -> int | None:
+        """Which attempt the pending task scheduled as event_id is (2 and up: a retry policy ran it
+        again); None when no task waits on that event id."""
+        task = self._tasks.get(event_id)
+        return None if task is None else getattr(task, "attempts", 1)
+
     def _schedule(self, event: Event, task: Task) -> Task:
         self._seq += 1
         event.event_id = self._seq

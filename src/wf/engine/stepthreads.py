@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger("wf.worker")
 
@@ -30,8 +30,9 @@ class Deposed(BaseException):
 
 class StepWatch(Generic[T]):
     def __init__(self, describe: Callable[[T], str], take_over: Callable[[], None], *, warn_after: float,
-                 take_over_after: float = 0.5, max_stuck: int = 64) -> None:
-        self._describe, self._take_over = describe, take_over
+                 take_over_after: float = 0.5, max_stuck: int = 64,
+                 fields: Callable[[T], dict[str, Any]] | None = None) -> None:
+        self._describe, self._take_over, self._fields = describe, take_over, fields
         self.warn_after, self.take_over_after, self.max_stuck = warn_after, take_over_after, max_stuck
         self._lock = threading.Lock()
         self.generation = 0  # the dispatcher thread's number: a deposed one holds an older number
@@ -76,9 +77,10 @@ class StepWatch(Generic[T]):
             item, started, warned = entry
             if not warned and now - started >= self.warn_after:
                 entry[2] = True
-                log.warning("workflow %s: one step has run for %.0fs without yielding (limit %gs, "
+                extra = self._fields(item) if self._fields is not None else {}
+                log.warning("workflow %s: one step has run for %.1fs without yielding (limit %gs, "
                             "WF_STEP_WARN_SECONDS); other instances go on", self._describe(item), now - started,
-                            self.warn_after)
+                            self.warn_after, extra={**extra, "duration_ms": round((now - started) * 1000)})
 
 
 class Watchdog(threading.Thread):

@@ -1162,6 +1162,13 @@ class Store:
             ).fetchall()
         return [LiveWorkerRow(*r) for r in rows]
 
+    def held_by(self, worker_id: str) -> tuple[list[tuple[str, str]], int]:
+        """What a worker holds: its instances (instance id, workflow name) and its number of tasks."""
+        instances = self.conn.execute("SELECT instance_id, name FROM instances WHERE owner = ? ORDER BY iid",
+                                      (worker_id,)).fetchall()
+        tasks = self.conn.execute("SELECT COUNT(*) FROM tasks WHERE owner = ?", (worker_id,)).fetchone()[0]
+        return [(r[0], r[1]) for r in instances], tasks
+
     def release_worker(self, worker_id: str, now: float) -> None:
         """Give back everything a worker holds: its instances and its unfinished tasks."""
         self.conn.execute("UPDATE tasks SET owner = NULL, visible_at = ? WHERE owner = ?", (now, worker_id))

@@ -35,6 +35,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from wf import payload, settings
@@ -101,6 +102,9 @@ class _Work:
     def describe(self) -> str:
         return f"{self.row.instance_id!r} ({self.row.name}, app {self.row.app_id})"
 
+    def log_fields(self) -> dict[str, Any]:
+        return {"instance_id": self.row.instance_id, "workflow": self.row.name, "app_id": self.row.app_id}
+
 
 class _Throttle:
     """Log a repeating error once, then at most every LOG_EVERY seconds with a count."""
@@ -116,6 +120,37 @@ class _Throttle:
             return None
         self._seen[key] = (now, 0)
         return 0 if last is None else last[1]
+
+
+def _error_text(failure: FailureDetails) -> str:
+    """A failure for a log line: its type and message on one line, at most about 500 characters."""
+    text = " ".join(f"{failure.error_type}: {failure.message}".split())
+    return text if len(text) <= 500 else f"{text[:480]} ...[{len(text) - 480} more characters]"
+
+
+def log_failed_instance(logger: logging.Logger, instance_id: str, workflow: str, failure: FailureDetails | None,
+                        status: str = "FAILED") -> None:
+    """One line for an instance that ended FAILED (or STALLED): id, workflow name, error."""
+    if failure is None or not logger.isEnabledFor(logging.WARNING):
+        return
+    error = _error_text(failure)
+    what = "stalled (it waits for a worker that can run it)" if status == "STALLED" else "failed"
+    logger.log(logging.WARNING if status == "STALLED" else logging.ERROR, "workflow %s (instance %s) %s: %s",
+               workflow, instance_id, what, error,
+               extra={"instance_id": instance_id, "workflow": workflow, "status": status, "error": error,
+                      "stack_trace": failure.stack_trace})
+
+
+def log_failed_attempt(logger: logging.Logger, instance_id: str, activity: str, attempt: int | None,
+                       failure: FailureDetails) -> None:
+    """One line for a failed activity attempt: instance id, activity name, attempt, error."""
+    if not logger.isEnabledFor(logging.WARNING):
+        return
+    error = _error_text(failure)
+    logger.warning("activity %s%s of instance %s failed: %s", activity,
+                   f" (attempt {attempt})" if attempt is not None else "", instance_id, error,
+                   extra={"instance_id": instance_id, "activity": activity, "attempt": attempt, "error": error,
+                          "stack_trace": failure.stack_trace})
 
 
 class _ActivityThreads:
@@ -213,8 +248,27 @@ def reap_dead_workers(store: Store, me: str, host: str, pid_ns: str | None, boot
         comparable = (w.host == host and pid_ns is not None and boot_id is not None
                       and w.pid_ns == pid_ns and w.boot_id == boot_id)
         if stale or (comparable and not _pid_alive(w.pid)):
-            log.info("taking over the leases of worker %s", w.worker_id)
+            if log.isEnabledFor(logging.WARNING):
+                why = f"no heartbeat for {now - w.heartbeat:.0f}s" if stale else f"its process {w.pid} is gone"
+                _log_takeover(store, w.worker_id, me, why)
             store.release_worker(w.worker_id, now)
+
+
+TAKEOVER_LINES = 100  # instance lines per takeover; the rest are counted
+
+
+def _log_takeover(store: Store, old: str, new: str, why: str) -> None:
+    """One line per worker whose leases are taken over, and one per instance it held."""
+    instances, tasks = store.held_by(old)
+    log.warning("worker %s is gone (%s): worker %s takes over its leases (%d instances, %d activity tasks)",
+                old, why, new, len(instances), tasks,
+                extra={"old_owner": old, "new_owner": new, "instances": len(instances), "tasks": tasks})
+    for instance_id, workflow in instances[:TAKEOVER_LINES]:
+        log.info("lease takeover: instance %s (%s) from worker %s -> %s", instance_id, workflow, old, new,
+                 extra={"instance_id": instance_id, "workflow": workflow, "old_owner": old, "new_owner": new})
+    if len(instances) > TAKEOVER_LINES:
+        log.info("lease takeover: %d more instances from worker %s -> %s", len(instances) - TAKEOVER_LINES, old, new,
+                 extra={"old_owner": old, "new_owner": new})
 
 
 def _engine_failure(what: str, exc: BaseException) -> FailureDetails:
@@ -253,11 +307,13 @@ class Worker:
         self._drain_deadline = 0.0
         self._inflight = 0
         self._inflight_lock = threading.Lock()
+        self._running: dict[int, TaskRow] = {}  # activities in flight, by task row id (what a drain waits for)
+        self._notes: list[Callable[[], None]] = []  # log lines of this turn, written once it commits
         self._stepping: set[int] = set()  # iids claimed for a step that is not recorded yet
         self._todo: deque[_Work] = deque()  # claimed, step not run yet
         self._stepped: deque[_Work] = deque()  # step run, not recorded yet
         self._watch: StepWatch[_Work] = StepWatch(_Work.describe, self._take_over, warn_after=self.step_warn_seconds,
-                                                  take_over_after=STEP_TAKEOVER)
+                                                  take_over_after=STEP_TAKEOVER, fields=_Work.log_fields)
         self._closed = threading.Event()
         self._throttle = _Throttle()
         self._last_heartbeat = 0.0
@@ -330,12 +386,14 @@ class Worker:
         self._drain_deadline = time.time() + grace
         self._stop.set()
         self._wake.set()
+        self._log_in_flight("draining", logging.INFO, grace)
         while True:  # the watchdog may have replaced the dispatcher meanwhile
             thread = self._thread
             thread.join()
             if self._thread is thread:
                 break
         self._thread = None
+        self._log_in_flight("stopped", logging.WARNING, grace)
         self._closed.set()
         if self._pool is not None:
             self._pool.shutdown()
@@ -345,6 +403,25 @@ class Worker:
             signals.unregister_worker(self.store.key, self._wake)
             self.store.close()
         metrics.untrack(self)
+
+    def _log_in_flight(self, when: str, level: int, grace: float) -> None:
+        """What a stopping worker has in flight: before the drain, and what the drain left behind
+        (its leases were released: another worker runs it again)."""
+        running = list(self._running.values())
+        steps = len(self._stepping)
+        if when == "stopped" and not running and not steps or not log.isEnabledFor(level):
+            return
+        names = ", ".join(f"{t.name} of {t.instance_id}" for t in running[:10]) + (", ..." if len(running) > 10 else "")
+        if when == "draining":
+            message = "worker %s draining (up to %gs): %d activities in flight%s, %d workflow steps"
+            args: tuple[Any, ...] = (self.worker_id, grace, len(running), f" ({names})" if names else "", steps)
+        else:
+            message = ("worker %s stopped after the %gs drain with %d activities%s and %d workflow steps unfinished; "
+                       "their leases are released and another worker runs them again")
+            args = (self.worker_id, grace, len(running), f" ({names})" if names else "", steps)
+        log.log(level, message, *args, extra={"worker_id": self.worker_id, "activities": len(running),
+                                              "workflow_steps": steps,
+                                              "instances": sorted({t.instance_id for t in running})})
 
     def _die(self, where: str, exc: BaseException) -> None:
         """The dispatcher or the activity loop ended unexpectedly: nothing would run any more."""
@@ -466,11 +543,14 @@ class Worker:
                         tasks = store.claim_tasks(self.app_id, self.worker_id, now, free, activities)
                 self._next_due = None
         except BaseException:
+            self._notes.clear()  # nothing of this turn happened
             for d in done:  # not committed: keep them for the next turn
                 self._done.put(d)
             for w in (*stepped, *work):  # not recorded: redo them from the store
                 self._cache.pop(w.row.iid, None)
             raise
+        if self._notes:
+            self._write_notes()
         with self._inflight_lock:
             self._inflight -= len(done)
         if self._metrics is not None and stepped:
@@ -488,6 +568,14 @@ class Worker:
             self._next_due = self._compute_next_due()
             return False
         return True
+
+    def _write_notes(self) -> None:
+        notes, self._notes = self._notes, []
+        for note in notes:
+            try:
+                note()
+            except Exception:  # pragma: no cover - a log line never stops the worker
+                pass
 
     def _drain_done(self) -> list[_Done]:
         out = []
@@ -514,6 +602,10 @@ class Worker:
             else:
                 event = Event(h.TASK_FAILED, d.ts, task_id=d.task.task_id, name=d.task.name,
                               failure=d.failure.to_dict())
+                cached = self._cache.get(d.task.iid)
+                attempt = cached[0].attempt_of(d.task.task_id) if cached is not None else None
+                self._notes.append(partial(log_failed_attempt, log, d.task.instance_id, d.task.name, attempt,
+                                           d.failure))
             messages.append((d.task.iid, event.type, now, event.to_json()))
         store.add_messages(messages)
         store.wake_many([m[0] for m in messages], now)
@@ -661,6 +753,9 @@ class Worker:
                     self._fail_instance(w, _engine_failure(f"workflow {w.row.name!r}: its step could not be "
                                                            "recorded", exc), now)
         for w in ok:  # recorded: keep the execution for the next step
+            if w.step is not None and w.step.status in ("FAILED", "STALLED") and not w.failed:
+                self._notes.append(partial(log_failed_instance, log, w.row.instance_id, w.row.name, w.step.failure,
+                                           w.step.status))
             if w.ex is None or w.failed:
                 continue
             if w.idle:
@@ -742,6 +837,7 @@ class Worker:
         store = self.store
         w.failed = True
         self._cache.pop(w.row.iid, None)
+        self._notes.append(partial(log_failed_instance, log, w.row.instance_id, w.row.name, failure))
         done = Event(h.EXECUTION_COMPLETED, now, failure=failure.to_dict(), extra={"status": "FAILED"})
         try:
             with store.savepoint():
@@ -790,6 +886,7 @@ class Worker:
         if self._metrics is not None:
             self._metrics.activity_started(self.app_id, t.name)
             self._activity_began[t.id] = time.perf_counter()
+        self._running[t.id] = t
         fn = self.activities.get(t.name)
         if fn is None:
             failure = FailureDetails(f"activity {t.name!r} is not registered with this worker (app {self.app_id!r})",
@@ -850,6 +947,7 @@ class Worker:
             began = self._activity_began.pop(t.id, None)
             self._metrics.activity_finished(self.app_id, t.name, 0.0 if began is None else time.perf_counter() - began,
                                             failure is not None)
+        self._running.pop(t.id, None)
         self._done.put(_Done(t, data, failure, time.time()))
         self._wake.set()
 

@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 
 from wf.engine import control, metrics, signals
 from wf.engine import history as h
@@ -143,6 +144,7 @@ class Hub:
         self._next_due: float | None = None
         self._watchers: dict[tuple[str, str], set[threading.Event]] = {}
         self._changed: list[tuple[str, str]] = []  # instances whose status this turn changed
+        self._notes: list[Callable[[], None]] = []  # log lines of this turn, written once it commits
         self.store: Store | None = None
         self._metrics = metrics.recorder  # None: metrics are off
 
@@ -166,6 +168,10 @@ class Hub:
             return
         with self._lock:
             streams, self._streams = self._streams, []
+            out = len(self._out)
+        log.info("gRPC hub of app %s stopping: %d worker streams connected, %d work items out (given back for "
+                 "the next worker)", self.app_id, len(streams), out,
+                 extra={"app_id": self.app_id, "streams": len(streams), "work_items": out})
         for s in streams:
             s.closed = True
             s.queue.put(None)
@@ -366,10 +372,12 @@ class Hub:
                     self._reap(now)
                     self._last_heartbeat = now
                 for n, op in enumerate(ops):
+                    noted = len(self._notes)
                     try:
                         with store.savepoint():
                             op.apply(store, now)
                     except Exception as exc:  # this op fails alone; the others commit
+                        del self._notes[noted:]
                         log.warning("gRPC work item: %s", exc, exc_info=not isinstance(exc, InvalidStateError))
                         errors[n] = exc
                 if streams:
@@ -378,10 +386,15 @@ class Hub:
                     if free_activities > 0:
                         items.extend(self._claim_activities(store, now, free_activities))
         except BaseException as exc:
+            self._notes.clear()
             for op in ops:
                 if op.done is not None:
                     op.done.set_exception(exc)
             raise
+        if self._notes:
+            notes, self._notes = self._notes, []
+            for note in notes:
+                note()
         for n, op in enumerate(ops):
             if op.done is not None:
                 if n in errors:
@@ -497,6 +510,9 @@ class Hub:
             event = Event(h.TASK_COMPLETED, now, task_id=t.task_id, name=t.name, data=data)
         else:
             event = Event(h.TASK_FAILED, now, task_id=t.task_id, name=t.name, failure=failure.to_dict())
+            from wf.engine.worker import log_failed_attempt  # the same line as in-process workers write
+
+            self._notes.append(partial(log_failed_attempt, log, t.instance_id, t.name, None, failure))
         store.add_message(t.iid, event.type, now, event.to_json())
         store.wake(t.iid, now)
 
@@ -534,6 +550,10 @@ class Hub:
             failure = h.encode_json(turn.failure.to_dict()) if turn.failure else None
             store.finish_instances([(turn.status, turn.output, now, now, failure, custom_set, turn.custom_status,
                                      row.iid)])
+            if turn.status == "FAILED":
+                from wf.engine.worker import log_failed_instance
+
+                self._notes.append(partial(log_failed_instance, log, row.instance_id, row.name, turn.failure))
             control.notify_parent(store, row, turn.status or "FAILED", turn.output, turn.failure, now)
         else:
             store.update_running([(now, custom_set, turn.custom_status, None, row.iid)])  # waits: from history

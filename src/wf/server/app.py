@@ -687,6 +687,9 @@ def create_app(backend_factory: Callable[[str], Backend] | str | os.PathLike | N
     table = tokens if tokens is not None else TokenTable(single=token)
     app.add_middleware(GuardMiddleware, token=token, max_body=max_body, hosts=hosts, tokens=table,
                        on_denied=on_denied)
+    from wf.server.access_log import AccessLogMiddleware
+
+    app.add_middleware(AccessLogMiddleware)  # added last, so outermost: refused requests are logged too
     return app
 
 

@@ -443,6 +443,9 @@ class GrpcServer:
         self.servicer = Servicer(db, self.hub, app_id, durability=durability)
         table = tokens if tokens is not None else TokenTable(single=token)
         interceptors = [TokenInterceptor(tokens=table, on_denied=self._denied)] if table.required else []
+        from wf.server.grpc_access_log import AccessLogInterceptor
+
+        interceptors.insert(0, AccessLogInterceptor())  # first: calls refused for their token are logged too
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="wf-grpc"),
             interceptors=interceptors,

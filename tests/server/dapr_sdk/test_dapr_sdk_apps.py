@@ -67,6 +67,10 @@ def test_retries_until_the_policy_gives_up(serve):
     assert "attempt 3 failed" in failed["error"]
     r = serve.wf("get", "retry-fail", "-o", "json")
     assert json.loads(r.stdout)["runtime_status"] == "FAILED"
+    log = serve.proc.log.read_text()  # wf serve logs each failed attempt and the failed instance
+    assert all(f"WARNING wf.workitems: activity flaky of instance retry-fail failed: ValueError: attempt {n} failed"
+               in log for n in (1, 2, 3)), log[-3000:]
+    assert "ERROR wf.workitems: workflow retrying (instance retry-fail) failed: " in log
 
 
 def test_suspend_resume_terminate_purge_from_the_sdk_client(serve):
