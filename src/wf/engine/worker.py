@@ -407,7 +407,7 @@ class Worker:
     def _log_in_flight(self, when: str, level: int, grace: float) -> None:
         """What a stopping worker has in flight: before the drain, and what the drain left behind
         (its leases were released: another worker runs it again)."""
-        running = list(self._running.values())
+        running = list(self._running.copy().values())  # activity threads change it meanwhile
         steps = len(self._stepping)
         if when == "stopped" and not running and not steps or not log.isEnabledFor(level):
             return
