@@ -135,6 +135,11 @@ def test_text_log_and_levels(db, tmp_path):
     assert "WARNING wf.worker: activity always_fails (attempt 1) of instance t3 failed" in log
     assert "ERROR wf.worker: workflow fails (instance t3) failed" in log
 
+    w = Worker(db, tmp_path / "quiet.log", "-q")  # quiet: warning, unless --log-level says otherwise
+    finish(db, "fails", "t4")
+    log = w.stop()
+    assert " INFO " not in log and "WARNING wf.worker: activity always_fails (attempt 1) of instance t4" in log
+
 
 def test_bad_log_flags_are_usage_errors(db):
     for args, env, bad in [

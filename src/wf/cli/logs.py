@@ -68,11 +68,13 @@ class JsonFormatter(logging.Formatter):
 
 
 @contextmanager
-def logging_to_stderr(verbose: int = 0, level: str | None = None, fmt: str = "text") -> Iterator[None]:
+def logging_to_stderr(verbose: int = 0, level: str | None = None, fmt: str = "text",
+                      quiet: bool = False) -> Iterator[None]:
     """While the command runs, send every logger's records (wf's and the app's: they propagate to
-    the root) to stderr at the chosen level, in the chosen format; libraries stay at warning unless
-    debugging. The previous set-up comes back afterwards (the command may run inside a test)."""
-    chosen = getattr(logging, (level or ("debug" if verbose else "info")).upper())
+    the root) to stderr at the chosen level (-q: warning), in the chosen format; libraries stay at
+    warning unless debugging. The previous set-up comes back afterwards (the command may run
+    inside a test)."""
+    chosen = getattr(logging, (level or ("debug" if verbose else "warning" if quiet else "info")).upper())
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(chosen)  # also over an app's logger that sets a lower level of its own
     handler.setFormatter(JsonFormatter() if fmt.lower() == "json" else TextFormatter())

@@ -87,8 +87,8 @@ def serve_cmd(ctx: click.Context, app_spec: str | None, host: str, port: int, gr
     """
     if ctx.invoked_subcommand is not None:
         return
-    ctx.with_resource(logging_to_stderr(verbose, log_level, log_format))
     g = ctx.find_object(Globals) or Globals()
+    ctx.with_resource(logging_to_stderr(verbose, log_level, log_format, quiet=g.quiet))
     token = serve_token or g.setting("token") or None
     named = None
     if tokens_file is not None:

@@ -43,7 +43,7 @@ def worker_cmd(g: Globals, app_spec: str, metrics_port: int | None, metrics_host
       wf worker --app examples/approval.py:wfr --metrics-port 9464   # Prometheus scrapes :9464/metrics
       wf worker --app billing.workflows:wfr --log-format json --log-level warning
     """
-    with logging_to_stderr(verbose, log_level, log_format):  # before the app is imported: its loggers use it
+    with logging_to_stderr(verbose, log_level, log_format, quiet=g.quiet):  # before the app is imported
         _run_worker(g, app_spec, metrics_port, metrics_host)
 
 
