@@ -299,6 +299,19 @@ def test_wait_off_a_terminal_prints_no_spinner(db, backend):
     assert "timed out" in one_error_line(r.stderr)  # the only thing on stderr
 
 
+def test_quiet_wait_at_a_terminal_prints_no_spinner(db, backend):
+    backend.start("waiter", instance_id="s3")
+    backend.close()
+    for args in (("wait", "s3", "-q"), ("-q", "wait", "s3")):  # wait's own -q, and the global one
+        child = spawn(db, *args, "--timeout", "1500ms")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 124
+        lines = [ANSI.sub("", line) for line in child.before.splitlines() if line.strip()]
+        assert len(lines) == 1 and re.fullmatch(r"Error: timed out after \S+ waiting for s3 \(still PENDING\); "
+                                                r"'wf wait s3' waits again", lines[0]), lines
+
+
 # ---------------------------------------------------------------------------------- wf serve
 
 

@@ -765,8 +765,8 @@ class Renderer:
     @contextmanager
     def spinner(self, text: str) -> Iterator[Callable[[str], None]]:
         """At a terminal (stderr): a spinner and one line of text; yields update(text). Cleared when
-        the block ends. Off a terminal: nothing at all (update does nothing)."""
-        if not self.err_tty:
+        the block ends. Off a terminal or with -q: nothing at all (update does nothing)."""
+        if not self.err_tty or self.quiet:
             yield lambda text: None
             return
         from rich.markup import escape
@@ -775,7 +775,6 @@ class Renderer:
         width = max(20, console.width - 4)
         with console.status(escape(clip(text, width))) as status:
             yield lambda text: status.update(escape(clip(text, width)))
-
 
     # -- prompts and progress (stderr)
     def confirm(self, prompt: str) -> bool:
