@@ -109,7 +109,8 @@ def test_history_propagation(tmp_path):
 
 def test_versions_and_patches_across_restarts(tmp_path):
     db = tmp_path / "wf.db"
-    assert run("versioning.py", "start", db=db) == ["start: v1 started", "start: old code"]
+    # Two instances' first activities run at once: their lines may come in either order.
+    assert sorted(run("versioning.py", "start", db=db)) == ["start: old code", "start: v1 started"]
     assert run("versioning.py", "v2only", db=db) == [
         "v2only: v2 started", "v2only: v2 finished", "v2only: new instance -> 2",
         "v2only: o-1 is STALLED (VersionNotRegistered)",  # its version is not registered here
