@@ -71,6 +71,8 @@ def test_retries_until_the_policy_gives_up(serve):
     assert all(f"WARNING wf.workitems: activity flaky of instance retry-fail failed: ValueError: attempt {n} failed"
                in log for n in (1, 2, 3)), log[-3000:]
     assert "ERROR wf.workitems: workflow retrying (instance retry-fail) failed: " in log
+    assert "INFO wf.serve.grpc: gRPC /TaskHubSidecarService/StartInstance OK " in log  # each call at info,
+    assert "CompleteActivityTask" not in log  # but a worker's call per work item at debug when it succeeds
 
 
 def test_suspend_resume_terminate_purge_from_the_sdk_client(serve):
