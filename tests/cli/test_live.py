@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 import pexpect
 import pytest
-from cli_testing import APP_SPEC, WF_EXE, one_error_line, run_wf, wait_until, wf_env
+from cli_testing import APP_SPEC, HERE, WF_EXE, one_error_line, run_wf, wait_until, wf_env
 
 from wf.model import HistoryEvent, WorkflowState, WorkflowStatus
 
@@ -27,8 +27,8 @@ def spawn(db: str, *args: str, cols: int = 160, rows: int = 40) -> pexpect.spawn
     return pexpect.spawn(WF_EXE, list(args), env=wf_env(db), dimensions=(rows, cols), encoding="utf-8", timeout=30)
 
 
-def expect_text(child: pexpect.spawn, pattern: str) -> None:
-    """Wait for pattern in the terminal output with its colours removed."""
+def expect_text(child: pexpect.spawn, pattern: str) -> str:
+    """Wait for pattern in the terminal output with its colours removed; that output."""
     seen = ""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -36,8 +36,8 @@ def expect_text(child: pexpect.spawn, pattern: str) -> None:
             seen += child.read_nonblocking(4096, timeout=0.2)
         except pexpect.TIMEOUT:
             pass
-        if re.search(pattern, ANSI.sub("", seen)):
-            return
+        if re.search(pattern, ANSI.sub("", seen), re.S):
+            return ANSI.sub("", seen)
     pytest.fail(f"never saw {pattern!r} on the terminal; last output: {ANSI.sub('', seen)[-1500:]!r}")
 
 
@@ -88,6 +88,38 @@ def test_get_watch_through_wf_serve_redraws_the_card_and_what_it_waits_for(db, s
     assert run_wf(db, "--url", url, "raise-event", "remote-1/go", "-x", '"yes"').returncode == 0
     expect_text(child, r"Status\s+COMPLETED")
     interrupt(child)
+
+
+def test_ls_watch_shows_as_many_rows_as_fit_the_terminal_then_the_footer(db, backend):
+    for i in range(30):
+        backend.start("waiter", instance_id=f"row-{i:02d}")
+    backend.close()
+    child = spawn(db, "ls", "--watch", rows=15)
+    seen = expect_text(child, r"row-29.*row-18\s.*30 PENDING; 12 of 30 shown \(--limit N for more, --limit 0 for all\)")
+    seen += ANSI.sub("", interrupt(child))
+    assert "row-17" not in seen
+
+
+def test_watch_through_wf_serve_waits_for_it_when_it_stops_answering(db, serve):
+    url = serve.http
+    assert run_wf(db, "--url", url, "run", "waiter", "-i", "remote-2").returncode == 0
+    child = spawn(db, "--url", url, "get", "remote-2", "--watch", "--interval", "200ms")
+    expect_text(child, r"Status\s+RUNNING")
+    serve.stop()
+    expect_text(child, r"Error \(retrying every 200ms\): cannot reach the engine at http://127\.0\.0\.1")
+    assert child.isalive()
+    interrupt(child)
+
+
+def test_history_follow_at_a_terminal_ends_on_ctrl_c_with_130(db, backend):
+    backend.start("waiter", instance_id="f5")
+    backend.close()
+    child = spawn(db, "history", "f5", "-f")
+    time.sleep(0.5)  # following a PENDING instance with no history yet
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130 and "Traceback" not in child.before
 
 
 def test_watch_off_a_terminal_prints_the_state_again_on_each_change(db, backend, worker_proc):
@@ -192,6 +224,31 @@ def test_history_follow_waits_for_a_pending_instance_and_exits_3_when_it_fails(d
     types = [json.loads(line)["event_type"] for line in out.splitlines()]
     assert types[0] == "ExecutionStarted" and "TaskFailed" in types and types[-1] == "ExecutionCompleted"
     assert len(types) == len(run_wf(db, "history", "f2", "-o", "jsonl").stdout.splitlines())
+
+
+def test_history_follow_starts_over_when_the_instance_continues_as_new(db, backend):
+    """A continue-as-new replaces the history: the follow prints the new one from its start."""
+    backend.start("rounds", instance_id="cn", input="0")
+    backend.close()
+    worker = subprocess.Popen([WF_EXE, "worker", "--app", f"{HERE / 'live_apps.py'}:wfr"], env=wf_env(db),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        p = popen(db, "history", "cn", "-f")
+        starts = []
+        for n in range(3):
+            event = read_events(p, 1)[0]
+            assert event["event_type"] == "ExecutionStarted" and event["data"] == str(n), event
+            starts.append(event)
+            if n < 2:
+                assert run_wf(db, "raise-event", "cn/next").returncode == 0
+        rc, rest, err = finish(p)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+    assert (rc, err) == (0, "")
+    recorded = [json.loads(line) for line in run_wf(db, "history", "cn", "-o", "jsonl").stdout.splitlines()]
+    assert [starts[-1]] + [json.loads(line) for line in rest.splitlines()] == recorded  # the last round, whole
+    assert recorded[-1]["event_type"] == "ExecutionCompleted" and recorded[-1]["data"] == "2"
 
 
 def test_history_follow_times_out_with_124_and_refuses_an_unknown_instance(db, backend):

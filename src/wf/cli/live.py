@@ -42,7 +42,7 @@ def watch(out: "Renderer", poll: Callable[[], Any], key: Callable[[Any], Any], d
                         frame = out.frame(_drawing(draw, poll()))
                         show(frame)
                     except ConnectionFailedError as exc:
-                        show(frame or "", f"Error: {exc} (retrying every {every})")
+                        show(frame or "", f"Error (retrying every {every}): {exc}")
                     time.sleep(interval)
         last: Any = _NOTHING
         noted = False
@@ -51,7 +51,7 @@ def watch(out: "Renderer", poll: Callable[[], Any], key: Callable[[Any], Any], d
                 value = poll()
             except ConnectionFailedError as exc:
                 if not noted:
-                    out.note(f"Error: {exc} (retrying every {every})")
+                    out.note(f"Error (retrying every {every}): {exc}")
                     noted = True
             else:
                 noted = False
