@@ -54,6 +54,6 @@ def test_history_follow_over_grpc_streams_and_exits_with_the_ending(sidecar, end
     assert (raised["event_type"], raised["name"]) == ("EventRaised", "progress")
     failure = opb.TaskFailureDetails(errorType="ValueError", errorMessage="bad") if ending == "FAILED" else None
     sidecar.finish("job-1", getattr(St, f"ORCHESTRATION_STATUS_{ending}"), failure=failure)
-    out, err = p.communicate(timeout=60)
-    assert (p.returncode, err) == (code, "")
+    out, err = p.stdout.read(), p.stderr.read()  # not communicate(): it would lose what readline() buffered
+    assert (p.wait(timeout=60), err) == (code, "")
     assert [json.loads(line)["event_type"] for line in out.splitlines()] == ["ExecutionCompleted"]

@@ -58,8 +58,11 @@ def popen(db: str, *args: str, **env: str) -> subprocess.Popen:
 
 
 def finish(p: subprocess.Popen, timeout: float = 30) -> tuple[int, str, str]:
-    out, err = p.communicate(timeout=timeout)
-    return p.returncode, out, err
+    """The exit code and the rest of the output. (Not communicate(): it reads the pipes themselves and
+    would lose what readline() already buffered.)"""
+    out = p.stdout.read()  # to EOF: the process has ended or closed its output
+    err = p.stderr.read()
+    return p.wait(timeout=timeout), out, err
 
 
 # ---------------------------------------------------------------------------------- --watch
