@@ -294,6 +294,44 @@ class ListFilter:
         return ", ".join(parts) or "all"
 
 
+LIST_ORDERS = ("newest", "oldest", "finished")  # created newest / oldest first; finished: latest finish first
+MAX_RATE_MINUTES = 60
+
+
+@dataclass
+class Rates:
+    """Instances started, completed and failed per minute (`wf top`): index 0 is the last 60
+    seconds, index 1 the minute before, and so on."""
+
+    started: list[int]
+    completed: list[int]
+    failed: list[int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"minutes": len(self.started), "started": self.started, "completed": self.completed,
+                "failed": self.failed}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Rates":
+        def ints(key: str) -> list[int]:
+            values = d.get(key)
+            return [int(v) for v in values if isinstance(v, int)] if isinstance(values, list) else []
+
+        return cls(ints("started"), ints("completed"), ints("failed"))
+
+
+def check_list_order(order: str) -> str:
+    if order not in LIST_ORDERS:
+        raise InvalidArgumentError(f"invalid order {str(order)[:40]!r}: expected {', '.join(LIST_ORDERS)}")
+    return order
+
+
+def check_rate_minutes(minutes: int) -> int:
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= MAX_RATE_MINUTES:
+        raise InvalidArgumentError(f"invalid minutes {str(minutes)[:40]!r}: expected 1 to {MAX_RATE_MINUTES}")
+    return minutes
+
+
 def describe_ids(ids: list[str] | tuple[str, ...]) -> str:
     shown = ", ".join(ids[:5])
     return f"ids {shown}" + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")

@@ -33,6 +33,9 @@ ALLOWED = {
     "BULK_COLUMNS": "a module constant",
     "where": "_where() joins constant clauses; its values go to params (checked below)",
     "order": "a constant ORDER BY or '' (checked below)",
+    "finished": "a constant of LIST_ORDER_SQL (checked below)",
+    "keyset": "'' or a constant of LIST_ORDER_SQL (checked below)",
+    "order_by": "a constant of LIST_ORDER_SQL (checked below)",
     "', '.join(sets)": "'col = ?' per keyword name of update_instance's callers (checked below)",
     "k": "inside f'{k} = ?': a keyword argument's name, not its value (checked below)",
     "'FULL' if self.durability == 'full' else 'NORMAL'": "one of two constants",
@@ -98,6 +101,13 @@ def test_the_allowed_fragments_are_built_from_constants():
     assert set(_assignments("marks")) == {"_marks(len(chunk))"}
     assert set(_assignments("order")) == {"' ORDER BY completed_at' if flt is not None and flt.completed_before is not None else ''"}
     assert set(_assignments("sets")) == {"[f'{k} = ?' for k in fields]"}
+    assert set(_assignments("keyset")) == {"'' if cursor is None else after_row"}
+    unpacked = {ast.unparse(n.value) for n in ast.walk(TREE) if isinstance(n, ast.Assign)
+                and isinstance(n.targets[0], ast.Tuple) and "order_by" in ast.unparse(n.targets[0])}
+    assert unpacked == {"LIST_ORDER_SQL[order]"}  # finished, after_row, order_by: from the constants
+    for fragments in store_module.LIST_ORDER_SQL.values():
+        assert all(isinstance(f, str) and "{" not in f for f in fragments[:3]) and isinstance(fragments[3], int)
+    assert all(isinstance(sql, str) for pair in store_module.RATES_SQL.values() for sql in pair)
     assert store_module._marks(3) == "?,?,?"
     # _where: every clause appended is a constant, or an f-string of _marks(...) only.
     where = next(n for n in ast.walk(TREE) if isinstance(n, ast.FunctionDef) and n.name == "_where")

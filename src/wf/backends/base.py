@@ -23,6 +23,7 @@ from wf.model import (
     ListFilter,
     NotFoundError,
     PendingItem,
+    Rates,
     RetentionPolicy,
     WorkerInfo,
     WorkflowState,
@@ -241,9 +242,11 @@ class Backend(Protocol):
         """Delete one instance (and its children); returns how many instances were deleted."""
 
     def list(
-        self, flt: ListFilter | None = None, *, limit: int | None = None, fetch_payloads: bool = False
+        self, flt: ListFilter | None = None, *, limit: int | None = None, fetch_payloads: bool = False,
+        order: str = "newest", all_apps: bool = False,
     ) -> Iterator[WorkflowState]:
-        """Newest first; streams, so a million rows cost flat memory."""
+        """Newest first (order "oldest": oldest first; "finished": finished instances, the latest
+        finish first), of this app or of every app; streams, so a million rows cost flat memory."""
 
     def history(self, instance_id: str) -> builtins.list[HistoryEvent]: ...
 
@@ -272,8 +275,13 @@ class Backend(Protocol):
     def workers(self, *, all_apps: bool = False) -> builtins.list[WorkerInfo]:
         """The live workers of this app (or of every app), oldest first."""
 
-    def count_by(self, flt: ListFilter | None, by: str) -> dict[str, int]:
-        """How many instances match flt per "status", "name" or "app" (every app), largest first."""
+    def count_by(self, flt: ListFilter | None, by: str, *, all_apps: bool = False) -> dict[str, int]:
+        """How many instances match flt per "status", "name" or "app" (every app), largest first;
+        all_apps: of every app."""
+
+    def rates(self, minutes: int, *, all_apps: bool = False) -> Rates | None:
+        """Instances started, completed and failed in each of the last `minutes` minutes (1-60),
+        the last 60 s first; None when the engine cannot say."""
 
     def count(self, flt: ListFilter, *, force: bool = False) -> int:
         """How many instances a bulk purge with this filter would select (for the confirmation)."""

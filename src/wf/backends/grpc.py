@@ -69,6 +69,8 @@ from wf.model import (
     WfError,
     WorkerInfo,
     WorkflowState,
+    check_list_order,
+    check_rate_minutes,
     validate_instance_id,
 )
 from wf.protocol.history import event_from_proto
@@ -464,11 +466,23 @@ class GrpcBackend:
             if state is not None and matches(flt, state):
                 yield state
 
-    def list(self, flt: ListFilter | None = None, *, limit: int | None = None,
-             fetch_payloads: bool = False) -> Iterator[WorkflowState]:
+    def list(self, flt: ListFilter | None = None, *, limit: int | None = None, fetch_payloads: bool = False,
+             order: str = "newest", all_apps: bool = False) -> Iterator[WorkflowState]:
         """In the engine's order (Dapr lists ids by state-store key, not by age), filtered as the
         states arrive; stops fetching once `limit` matched. States that could not be read are
-        reported in one error at the end, after every readable one was streamed."""
+        reported in one error at the end, after every readable one was streamed. order "oldest"
+        or "finished" reads every matching state first, to sort them (the API has no order);
+        all_apps: a sidecar serves one app, its own."""
+        check_list_order(order)
+        if order != "newest":
+            states = [s for s in self.list(flt, fetch_payloads=fetch_payloads)
+                      if order == "oldest" or s.runtime_status.is_terminal]
+            if order == "oldest":
+                states.sort(key=lambda s: s.created_at)
+            else:
+                states.sort(key=lambda s: s.completed_at or s.last_updated_at, reverse=True)
+            yield from states[:limit]
+            return
         failures: Failures = []
         if limit is not None and limit <= 0:
             return
@@ -523,7 +537,12 @@ class GrpcBackend:
         raise UnsupportedError("the gRPC workflow API does not list workers (Dapr has no such call); "
                                "`wf serve` over HTTP and the local engine do")
 
-    def count_by(self, flt: ListFilter | None, by: str) -> dict[str, int]:
+    def rates(self, minutes: int, *, all_apps: bool = False) -> None:
+        """None: the gRPC API has no per-minute counts (`wf top` shows them as unknown)."""
+        check_rate_minutes(minutes)
+        return None
+
+    def count_by(self, flt: ListFilter | None, by: str, *, all_apps: bool = False) -> dict[str, int]:
         """Counted while listing (the gRPC API has no count); by "app": this sidecar's app only."""
         counts: dict[str, int] = {}
         for state in self.list(flt):

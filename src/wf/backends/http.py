@@ -58,11 +58,14 @@ from wf.model import (
     NotFoundError,
     RetentionPolicy,
     PendingItem,
+    Rates,
     WorkerInfo,
     UnsupportedError,
     WfError,
     WorkflowState,
     WorkflowStatus,
+    check_list_order,
+    check_rate_minutes,
     rfc3339,
     validate_instance_id,
 )
@@ -124,6 +127,9 @@ BULK_REQUEST = 500  # instance ids per bulk request to wf serve
 SIDECAR_CONCURRENCY = 8  # requests in flight when a sidecar takes one call per instance
 EXT_COUNT = "count"
 EXT_WORKERS = "workers"
+EXT_LIST_ORDER = "listOrder"  # list ?order=oldest|finished
+EXT_ALL_APPS = "allApps"  # list and countBy ?allApps=true
+EXT_RATES = "rates"  # GET /v1.0/rates
 
 NOT_FOUND_CODE = "ERR_INSTANCE_ID_NOT_FOUND"
 RETRY_STATUSES = frozenset({502, 503, 504})
@@ -539,10 +545,14 @@ class HttpBackend:
             raise WfError(f"the engine at {self.display_url} reran {instance_id!r} but returned no instanceID")
         return str(new_id)
 
-    def list(self, flt: ListFilter | None = None, *, limit: int | None = None,
-             fetch_payloads: bool = False) -> Iterator[WorkflowState]:
+    def list(self, flt: ListFilter | None = None, *, limit: int | None = None, fetch_payloads: bool = False,
+             order: str = "newest", all_apps: bool = False) -> Iterator[WorkflowState]:
+        check_list_order(order)
         self._require(EXT_LIST, "listing")
-        params = {**_filter_params(flt), **self._app_params()}
+        params = {**_filter_params(flt), **self._scope_params(all_apps)}
+        if order != "newest":
+            self._require(EXT_LIST_ORDER, f"listing {order} first")
+            params["order"] = order
         if fetch_payloads:
             params["fetchPayloads"] = "true"
         return self._pages(params, limit, fetch_payloads)
@@ -676,10 +686,27 @@ class HttpBackend:
         items = body.get("workers") if isinstance(body, dict) else None
         return [WorkerInfo.from_dict(d) for d in items or [] if isinstance(d, dict)]
 
-    def count_by(self, flt: ListFilter | None, by: str) -> dict[str, int]:
+    def _scope_params(self, all_apps: bool) -> dict[str, Any]:
+        if not all_apps:
+            return self._app_params()
+        self._require(EXT_ALL_APPS, "reading every app at once")
+        return {"allApps": "true"}
+
+    def rates(self, minutes: int, *, all_apps: bool = False) -> Rates | None:
+        """wf serve's GET /v1.0/rates; None from an engine without it (a Dapr sidecar)."""
+        check_rate_minutes(minutes)
+        if not self._has(EXT_RATES):
+            return None
+        response = self._send("GET", f"{API_V1}/rates", params={"minutes": minutes, **self._scope_params(all_apps)},
+                              read=True)
+        self._check(response)
+        body = self._json(response, default={})
+        return Rates.from_dict(body if isinstance(body, dict) else {})
+
+    def count_by(self, flt: ListFilter | None, by: str, *, all_apps: bool = False) -> dict[str, int]:
         """wf serve's GET /workflows/dapr?countBy=status|name|app."""
         self._require(EXT_COUNT, "counting")
-        params = {**_filter_params(flt), **self._app_params(), "countBy": by}
+        params = {**_filter_params(flt), **self._scope_params(all_apps and by != "app"), "countBy": by}
         response = self._wf_call("GET", "", params=params, read=True)
         assert response is not None
         body = self._json(response, default={})

@@ -26,9 +26,12 @@ from wf.model import (
     NotFoundError,
     RetentionPolicy,
     PendingItem,
+    Rates,
     WorkerInfo,
     WorkflowState,
     WorkflowStatus,
+    check_list_order,
+    check_rate_minutes,
     utc_from_ts,
 )
 
@@ -245,13 +248,22 @@ class LocalBackend:
         rows = store.live_workers(None if all_apps else self.app_id, time.time() - lease_seconds())
         return [worker_info(r) for r in rows]
 
-    def count_by(self, flt: ListFilter | None, by: str) -> dict[str, int]:
+    def count_by(self, flt: ListFilter | None, by: str, *, all_apps: bool = False) -> dict[str, int]:
         """Instances matching flt per status, name or app (by "app": across every app)."""
         store = self._open(create=False)
         if store is None:
             return {}
         column = {"status": "status", "name": "name", "app": "app_id"}[by]
-        return store.count_by(None if by == "app" else self.app_id, flt, column)
+        return store.count_by(None if by == "app" or all_apps else self.app_id, flt, column)
+
+    def rates(self, minutes: int, *, all_apps: bool = False) -> Rates | None:
+        import time
+
+        check_rate_minutes(minutes)
+        store = self._open(create=False)
+        if store is None:
+            return Rates([0] * minutes, [0] * minutes, [0] * minutes)
+        return Rates(**store.rates(None if all_apps else self.app_id, time.time(), minutes))
 
     def audit(self, *, since: datetime | None = None, operation: str | None = None, instance_id: str | None = None,
               limit: int | None = None) -> list[AuditRecord]:
@@ -309,25 +321,32 @@ class LocalBackend:
         row = self._row(instance_id, payloads=fetch_payloads)
         return None if row is None else state_from_row(row)
 
-    def list(self, flt: ListFilter | None = None, *, limit: int | None = None,
-             fetch_payloads: bool = False) -> Iterator[WorkflowState]:
+    def list(self, flt: ListFilter | None = None, *, limit: int | None = None, fetch_payloads: bool = False,
+             order: str = "newest", all_apps: bool = False) -> Iterator[WorkflowState]:
+        check_list_order(order)
         store = self._open(create=False)
         if store is None:
             return
-        for row in store.list_instances(self.app_id, flt, limit=limit, payloads=fetch_payloads):
+        for row in store.list_instances(None if all_apps else self.app_id, flt, limit=limit, payloads=fetch_payloads,
+                                        order=order):
             yield state_from_row(row)
 
     def list_page(self, flt: ListFilter | None = None, *, limit: int, cursor: str | None = None,
-                  fetch_payloads: bool = False) -> tuple[builtins.list[WorkflowState], str | None]:
+                  fetch_payloads: bool = False, order: str = "newest",
+                  all_apps: bool = False) -> tuple[builtins.list[WorkflowState], str | None]:
         """One page of list(), and an opaque cursor for the next page (None after the last)."""
+        check_list_order(order)
         store = self._open(create=False)
         if store is None:
             return [], None
-        rows = list(store.list_instances(self.app_id, flt, limit=limit + 1, payloads=fetch_payloads,
-                                         after=_decode_cursor(cursor), page=limit + 1))
+        rows = list(store.list_instances(None if all_apps else self.app_id, flt, limit=limit + 1,
+                                         payloads=fetch_payloads, after=_decode_cursor(cursor), page=limit + 1,
+                                         order=order))
         more = len(rows) > limit
         rows = rows[:limit]
-        nxt = _encode_cursor(rows[-1].created_at, rows[-1].iid) if more and rows else None
+        last = rows[-1] if rows else None
+        key = None if last is None else (last.completed_at if order == "finished" else last.created_at)
+        nxt = _encode_cursor(key, last.iid) if more and last is not None and key is not None else None
         return [state_from_row(r) for r in rows], nxt
 
     def pending(self, instance_id: str) -> builtins.list[PendingItem] | None:

@@ -23,6 +23,7 @@ COMMAND_MODULES = {
     "list": "wf.cli.inspect",
     "count": "wf.cli.inspect",
     "workers": "wf.cli.inspect",
+    "top": "wf.cli.top",
     "raise-event": "wf.cli.control",
     "suspend": "wf.cli.control",
     "resume": "wf.cli.control",

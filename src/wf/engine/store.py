@@ -176,6 +176,38 @@ SUMMARY_COLUMNS = (
 )
 
 
+# list orders -> (a condition, the keyset condition after a row seen, ORDER BY, the keyset column's
+# index in a row): by creation newest or oldest first, or finished ones by the latest finish.
+LIST_ORDER_SQL = {
+    "newest": ("", " AND (created_at, iid) < (?, ?)", " ORDER BY created_at DESC, iid DESC", 5),
+    "oldest": ("", " AND (created_at, iid) > (?, ?)", " ORDER BY created_at, iid", 5),
+    "finished": (" AND completed_at IS NOT NULL", " AND (completed_at, iid) < (?, ?)",
+                 " ORDER BY completed_at DESC, iid DESC", 7),
+}
+
+# `wf top`'s rates: (started, finished) per minute before a time (parameters: now, [app_id,] since).
+# Every app's ids come from a loose index scan: one index probe per app, not a scan of the rows.
+RATES_SQL = {
+    "one app": (
+        "SELECT CAST((? - created_at) / 60 AS INTEGER), COUNT(*) FROM instances "
+        "WHERE app_id = ? AND created_at > ? GROUP BY 1",
+        "SELECT status, CAST((? - completed_at) / 60 AS INTEGER), COUNT(*) FROM instances "
+        "WHERE app_id = ? AND status IN ('COMPLETED', 'FAILED') AND completed_at > ? GROUP BY 1, 2",
+    ),
+    "every app": (
+        "WITH RECURSIVE apps(a) AS (SELECT MIN(app_id) FROM instances UNION ALL "
+        "SELECT (SELECT MIN(app_id) FROM instances WHERE app_id > a) FROM apps WHERE a IS NOT NULL) "
+        "SELECT CAST((? - created_at) / 60 AS INTEGER), COUNT(*) FROM instances "
+        "WHERE app_id IN (SELECT a FROM apps) AND created_at > ? GROUP BY 1",
+        "WITH RECURSIVE apps(a) AS (SELECT MIN(app_id) FROM instances UNION ALL "
+        "SELECT (SELECT MIN(app_id) FROM instances WHERE app_id > a) FROM apps WHERE a IS NOT NULL) "
+        "SELECT status, CAST((? - completed_at) / 60 AS INTEGER), COUNT(*) FROM instances "
+        "WHERE app_id IN (SELECT a FROM apps) AND status IN ('COMPLETED', 'FAILED') AND completed_at > ? "
+        "GROUP BY 1, 2",
+    ),
+}
+
+
 @dataclass(slots=True)
 class InstanceRow:
     iid: int
@@ -626,36 +658,38 @@ class Store:
 
     def list_instances(
         self,
-        app_id: str,
+        app_id: str | None,
         flt: ListFilter | None,
         *,
         limit: int | None = None,
         payloads: bool = False,
         after: tuple[float, int] | None = None,
         page: int = 1000,
+        order: str = "newest",
     ) -> Iterator[InstanceRow]:
-        """Newest first, in pages by keyset (created_at, iid): flat memory, no long read transaction.
-        `after` continues below a row already seen (the server's continuation token)."""
+        """Newest first (order "oldest": oldest first; "finished": finished instances, the latest
+        finish first), in pages by keyset (time, iid): flat memory, no long read transaction.
+        `after` continues past a row already seen (the server's continuation token); app_id None:
+        every app."""
+        if order not in LIST_ORDER_SQL:
+            raise InvalidArgumentError(f"unknown list order {order!r}")
+        finished, after_row, order_by, key_index = LIST_ORDER_SQL[order]
         where, params = self._where(app_id, flt)
         cols = READ_COLUMNS if payloads else SUMMARY_COLUMNS
         remaining = limit
         cursor = after
         while remaining is None or remaining > 0:
             n = page if remaining is None else min(page, remaining)
-            sql = f"SELECT {cols} FROM instances WHERE {where}"
-            args = list(params)
-            if cursor is not None:
-                sql += " AND (created_at, iid) < (?, ?)"
-                args.extend(cursor)
-            sql += " ORDER BY created_at DESC, iid DESC LIMIT ?"
-            args.append(n)
+            keyset = "" if cursor is None else after_row
+            sql = f"SELECT {cols} FROM instances WHERE {where}{finished}{keyset}{order_by} LIMIT ?"
+            args = [*params, *(cursor or ()), n]
             with self.lock:
                 rows = self.conn.execute(sql, args).fetchall()
             for r in rows:
                 yield InstanceRow(*r)
             if len(rows) < n:
                 return
-            cursor = (rows[-1][5], rows[-1][0])
+            cursor = (rows[-1][key_index], rows[-1][0])
             if remaining is not None:
                 remaining -= len(rows)
 
@@ -684,6 +718,26 @@ class Store:
         with self.lock:
             return self.conn.execute(
                 "SELECT app_id, name, status, COUNT(*) FROM instances GROUP BY app_id, name, status").fetchall()
+
+    def rates(self, app_id: str | None, now: float, minutes: int) -> dict[str, list[int]]:
+        """Instances started, completed and failed in each of the last `minutes` minutes before
+        `now` (index 0: the last 60 s), of one app or of every app (None). Index range scans over
+        the window only ((app_id, created_at) and (app_id, status, completed_at)), whatever the
+        store's size."""
+        since = now - 60 * minutes
+        started_sql, finished_sql = RATES_SQL["every app" if app_id is None else "one app"]
+        params = (now, since) if app_id is None else (now, app_id, since)
+        out = {key: [0] * minutes for key in ("started", "completed", "failed")}
+        with self.lock:
+            started = self.conn.execute(started_sql, params).fetchall()
+            finished = self.conn.execute(finished_sql, params).fetchall()
+        for minute, n in started:
+            if 0 <= minute < minutes:  # a clock step can place a row in the future
+                out["started"][minute] += n
+        for status, minute, n in finished:
+            if 0 <= minute < minutes:
+                out[status.lower()][minute] += n
+        return out
 
     def select_purge_batch(self, app_id: str, flt: ListFilter | None, *, terminal_only: bool, limit: int) -> list[int]:
         where, params = self._where(app_id, flt, terminal_only=terminal_only)

@@ -14,11 +14,15 @@ wf's extensions, under the same prefixes:
     GET  /workflows/dapr?status=&name=&createdAfter=&createdBefore=&limit=&continuationToken=
                                                          200 {"instances": [...], "continuationToken"}
                   ?countBy=status|name|app (with the same filters)   200 {"counts": {"RUNNING": 12, ...}}
+                  ?order=newest|oldest|finished  ?allApps=true (every app; with countBy too)
     GET  /workflows/dapr/{id}/history                    200 {"instanceID", "events": [...]}
     GET  /workflows/dapr/{id}/pending                    200 {"instanceID", "pending": [...]}
     POST /workflows/dapr/purge   body: {"status", "name", "createdAfter", "createdBefore",
                                         "completedBefore" | "olderThan", "force", "dryRun"}
                                                          200 {"deletedInstanceCount"} / {"matchingInstanceCount"}
+    GET  /v1.0/rates?minutes=N&allApps=                    200 {"minutes", "started": [...], "completed", "failed"}
+                                   (per minute, index 0 = the last 60 s)
+    GET  /v1.0/workers?allApps=                            200 {"workers": [...]}
     start also takes ?startTime= (RFC 3339 or a duration from now) and ?ifExists=return|error|replace;
     terminate ?recursive=false; every call ?appID= (default: the server's app id).
 
@@ -57,7 +61,10 @@ from wf.backends.http import (
     EXT_AUDIT,
     EXT_BULK_OPERATIONS,
     EXT_BULK_PURGE,
+    EXT_ALL_APPS,
     EXT_COUNT,
+    EXT_LIST_ORDER,
+    EXT_RATES,
     EXT_WORKERS,
     EXT_FETCH_PAYLOADS,
     EXT_HISTORY,
@@ -87,6 +94,8 @@ from wf.model import (
     AuthError,
     InvalidArgumentError,
     InvalidStateError,
+    LIST_ORDERS,
+    MAX_RATE_MINUTES,
     ListFilter,
     NotFoundError,
     UnsupportedError,
@@ -119,7 +128,8 @@ PREFIXES = ("/v1.0", "/v1.0-beta1")
 COMPONENT = "dapr"
 EXTENSIONS = (EXT_LIST, EXT_HISTORY, EXT_BULK_PURGE, EXT_START_TIME, EXT_IF_EXISTS, EXT_TERMINATE_OUTPUT,
               EXT_TERMINATE_RECURSIVE, EXT_APP_ID, EXT_FETCH_PAYLOADS, EXT_PENDING, EXT_RERUN,
-              EXT_BULK_OPERATIONS, EXT_AUDIT, EXT_RETENTION, EXT_COUNT, EXT_WORKERS)
+              EXT_BULK_OPERATIONS, EXT_AUDIT, EXT_RETENTION, EXT_COUNT, EXT_WORKERS, EXT_LIST_ORDER, EXT_ALL_APPS,
+              EXT_RATES)
 MAX_AUDIT_PAGE = 10_000
 RETENTION_BODY_KEYS = {"anyTerminal": "any_terminal", "completed": "completed", "failed": "failed",
                        "terminated": "terminated"}
@@ -308,14 +318,18 @@ def _statuses(values: list[str] | str | None) -> tuple[WorkflowStatus, ...] | No
 
 
 def _limit(value: str | None) -> int:
+    return _int(value, "limit", DEFAULT_LIST_PAGE, 1, MAX_LIST_PAGE)
+
+
+def _int(value: str | None, name: str, default: int, lo: int, hi: int) -> int:
     if value is None or value == "":
-        return DEFAULT_LIST_PAGE
+        return default
     try:
         n = int(value)
     except ValueError:
-        raise _malformed(f"invalid limit {value[:40]!r}: expected a number from 1 to {MAX_LIST_PAGE}") from None
-    if not 1 <= n <= MAX_LIST_PAGE:
-        raise _malformed(f"invalid limit {n}: expected a number from 1 to {MAX_LIST_PAGE}")
+        raise _malformed(f"invalid {name} {value[:40]!r}: expected a number from {lo} to {hi}") from None
+    if not lo <= n <= hi:
+        raise _malformed(f"invalid {name} {n}: expected a number from {lo} to {hi}")
     return n
 
 
@@ -610,6 +624,15 @@ def create_app(backend_factory: Callable[[str], Backend] | str | os.PathLike | N
         rows = await _run(backend.workers, all_apps=_bool(allApps, "allApps"))
         return {"workers": [w.to_dict() for w in rows]}
 
+    @app.get("/v1.0/rates", tags=["workers"],
+             summary="Instances started, completed and failed per minute, the last minute first (wf extension)")
+    async def rates(minutes: str | None = Query(None, description=f"1-{MAX_RATE_MINUTES}, default 15"),
+                    appID: str | None = Query(None), allApps: str | None = Query(None)) -> dict[str, Any]:
+        n = _int(minutes, "minutes", 15, 1, MAX_RATE_MINUTES)
+        backend = await _run(backends.get, appID)
+        result = await _run(backend.rates, n, all_apps=_bool(allApps, "allApps"))
+        return result.to_dict()
+
     @app.get("/v1.0/metadata", tags=["metadata"], summary="The engine, its version, app id and extensions")
     async def metadata(request: Request) -> dict[str, Any]:
         identity: Identity | None = request.scope.get("wf.identity")
@@ -737,8 +760,14 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
                                  fetchPayloads: str | None = Query(None),
                                  countBy: str | None = Query(None, description="status | name | app: counts, "
                                                              "not instances (wf extension)"),
+                                 order: str | None = Query(None, description="newest (default) | oldest | "
+                                                           "finished (finished ones, the latest finish first)"),
+                                 allApps: str | None = Query(None, description="true: every app of the store"),
                                  appID: str | None = Query(None)) -> dict[str, Any]:
             _check_component(component)
+            if order is not None and order not in LIST_ORDERS:
+                raise _malformed(f"invalid order {order[:40]!r}: expected {', '.join(LIST_ORDERS)}")
+            all_apps = _bool(allApps, "allApps")
             if countBy is not None and countBy not in ("status", "name", "app"):
                 raise _malformed(f"invalid countBy {countBy[:40]!r}: expected status, name or app")
             flt = ListFilter(statuses=_statuses(status), name=name or None,
@@ -748,10 +777,11 @@ def _add_workflow_routes(app: FastAPI, backends: Backends) -> None:
                              id_prefix=_id_prefix(idPrefix))
             backend = await _run(backends.get, appID)
             if countBy is not None:
-                return {"counts": await _run(backend.count_by, flt, countBy)}
+                return {"counts": await _run(backend.count_by, flt, countBy, all_apps=all_apps)}
             page = _limit(limit)
             payloads = _bool(fetchPayloads, "fetchPayloads")
-            states, token = await _run(_list_page, backend, flt, page, continuationToken, payloads)
+            states, token = await _run(_list_page, backend, flt, page, continuationToken, payloads, order or "newest",
+                                       all_apps)
             return {"instances": [state_to_dapr(s) for s in states], "continuationToken": token}
 
         @app.post(f"{base}/purge", tags=tags, include_in_schema=in_schema,
@@ -1038,12 +1068,12 @@ def _add_audit_and_retention_routes(app: FastAPI, backends: Backends) -> None:
         return {"removed": await _run(backend.clear_retention)}
 
 
-def _list_page(backend: Backend, flt: ListFilter, limit: int, cursor: str | None,
-               payloads: bool) -> tuple[list[WorkflowState], str | None]:
-    """One page, newest first, and the token of the next, from a backend that pages."""
+def _list_page(backend: Backend, flt: ListFilter, limit: int, cursor: str | None, payloads: bool,
+               order: str = "newest", all_apps: bool = False) -> tuple[list[WorkflowState], str | None]:
+    """One page in the order asked, and the token of the next, from a backend that pages."""
     page = getattr(backend, "list_page", None)
     if page is not None:
-        return page(flt, limit=limit, cursor=cursor, fetch_payloads=payloads)
+        return page(flt, limit=limit, cursor=cursor, fetch_payloads=payloads, order=order, all_apps=all_apps)
     if cursor:
         raise _malformed("this server's engine does not page; list without continuationToken")
-    return list(backend.list(flt, limit=limit, fetch_payloads=payloads)), None
+    return list(backend.list(flt, limit=limit, fetch_payloads=payloads, order=order, all_apps=all_apps)), None

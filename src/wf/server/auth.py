@@ -180,7 +180,7 @@ SINGLE_TOKEN_NAME = "api-token"
 OPERATION_ROLES: dict[str, str] = {
     "get": "read", "list": "read", "history": "read", "count": "read", "metadata": "read", "pending": "read",
     "metrics": "read",
-    "retention-show": "read",
+    "retention-show": "read", "workers": "read", "rates": "read",
     "start": "operate", "raise-event": "operate", "suspend": "operate", "resume": "operate",
     "terminate": "operate", "rerun": "operate",
     "purge": "admin", "bulk-purge": "admin", "bulk-terminate": "admin", "bulk-suspend": "admin",
@@ -319,6 +319,8 @@ def operation_of_request(method: str, path: str) -> str:
         return "metrics"
     if path == "/v1.0/audit":
         return "audit"
+    if path in ("/v1.0/workers", "/v1.0/rates"):  # what `wf workers` and `wf top` read
+        return path.rsplit("/", 1)[1]
     if path == "/v1.0/retention":
         return "retention-show" if method == "GET" else ("retention-clear" if method == "DELETE" else "retention-set")
     m = _WF.match(path)
