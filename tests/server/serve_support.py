@@ -97,7 +97,7 @@ class ServeProcess:
     before; a clash is retried by the fixture)."""
 
     def __init__(self, db: str, home: Path, *args: str, token: str | None = None, port: int | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, app_id: str | None = None) -> None:
         if port is None:
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
@@ -109,7 +109,8 @@ class ServeProcess:
         if token:
             env["WF_API_TOKEN"] = token  # the server reads its token from the environment too
         with open(self.log, "wb") as fh:
-            self.proc = subprocess.Popen([WF_EXE, "--db", db, "serve", "--port", str(self.port), "--grpc-port", "0", *args],
+            app = ["-a", app_id] if app_id else []
+            self.proc = subprocess.Popen([WF_EXE, "--db", db, *app, "serve", "--port", str(self.port), "--grpc-port", "0", *args],
                                          env=env, stdout=fh, stderr=subprocess.STDOUT)
 
     def wait_up(self, timeout: float = 30) -> bool:

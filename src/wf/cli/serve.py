@@ -75,7 +75,7 @@ def serve_cmd(ctx: click.Context, app_spec: str | None, host: str, port: int, gr
       wf serve                                         # http://127.0.0.1:3500 (dashboard at /)
       WF_API_TOKEN=s3cret wf serve --host 0.0.0.0 --app examples/approval.py:wfr
       WF_URL=http://127.0.0.1:3500 wf list             # from another shell
-      wf serve -a orders & python app.py               # a Dapr SDK app, unchanged (gRPC :50001)
+      wf -a orders serve & python app.py               # a Dapr SDK app, unchanged (gRPC :50001)
       wf serve token add ci --role read                # a named token (printed once) ...
       wf serve --tokens ~/.config/wf/tokens.toml       # ... that this server accepts
 

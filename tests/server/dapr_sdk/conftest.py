@@ -55,13 +55,14 @@ class GrpcServe:
             f"{scenario} exited {r.returncode}\nstdout: {r.stdout[-3000:]}\nstderr: {r.stderr[-3000:]}")
         return [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
 
-    def start_worker(self, log: Path, **env: str) -> subprocess.Popen:
+    def start_worker(self, log: Path, app: Path = APPS, **env: str) -> subprocess.Popen:
+        """A Dapr SDK worker process of `app` (dapr_apps.py by default), connected to this serve."""
         fh = open(log, "wb")
-        return subprocess.Popen([sys.executable, str(APPS), "worker"], env=self.app_env(**env), stdout=fh,
+        return subprocess.Popen([sys.executable, str(app), "worker"], env=self.app_env(**env), stdout=fh,
                                 stderr=subprocess.STDOUT)
 
-    def wf(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return run_wf(wf_env(self.home), "--db", self.db, *args, timeout=timeout)
+    def wf(self, *args: str, timeout: float = 60, app: str | None = None) -> subprocess.CompletedProcess:
+        return run_wf(wf_env(self.home), "--db", self.db, *(("-a", app) if app else ()), *args, timeout=timeout)
 
 
 @pytest.fixture
@@ -69,11 +70,11 @@ def grpc_serve(tmp_path):
     """grpc_serve(*args, token=None) -> a `wf serve` with HTTP and gRPC on OS-picked loopback ports."""
     procs: list[ServeProcess] = []
 
-    def start(*args: str, token: str | None = None, db: str | None = None) -> GrpcServe:
+    def start(*args: str, token: str | None = None, db: str | None = None, app_id: str | None = None) -> GrpcServe:
         db = db or str(tmp_path / "serve.db")
         for _ in range(3):  # a freed port may be taken again before wf serve binds it: try another
             grpc_port = free_port()
-            p = ServeProcess(db, tmp_path, "--grpc-port", str(grpc_port), *args, token=token)
+            p = ServeProcess(db, tmp_path, "--grpc-port", str(grpc_port), *args, token=token, app_id=app_id)
             procs.append(p)
             if p.wait_up():
                 return GrpcServe(p, grpc_port, db, tmp_path, token)

@@ -129,6 +129,20 @@ def retrying(ctx: wf.DaprWorkflowContext, fail_times: int):
     return (yield ctx.call_activity(flaky, input=fail_times, retry_policy=policy))
 
 
+APP_B = os.environ.get("CROSS_APP_B", "app-b")
+APP_PY = os.environ.get("CROSS_APP_PY", "app-py")
+
+
+@wfr.workflow(name="cross_app")
+def cross_app(ctx: wf.DaprWorkflowContext, text: str):
+    # by name: the target apps register what this app does not (dapr_app_b.py, wf_app_py.py)
+    shouted = yield ctx.call_activity("b_shout", input=text, app_id=APP_B)
+    child_b = yield ctx.call_child_workflow("b_child", input=text, app_id=APP_B)
+    doubled = yield ctx.call_activity("py_double", input=21, app_id=APP_PY)
+    child_py = yield ctx.call_child_workflow("py_child", input=5, app_id=APP_PY)
+    return [shouted, child_b, doubled, child_py]
+
+
 @wfr.workflow(name="waiter")
 def waiter(ctx: wf.DaprWorkflowContext, _: None):
     value = yield ctx.wait_for_external_event("go")
