@@ -52,8 +52,8 @@ def _check_allow_hosts(ctx: click.Context, param: click.Parameter, values: tuple
 @click.option("--token", "serve_token", metavar="TOKEN",
               help="Require this API token in the dapr-api-token header [env WF_API_TOKEN, else DAPR_API_TOKEN].")
 @click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME[:PORT]", callback=_check_allow_hosts,
-              help="Also answer requests whose Host header is NAME (any port) or NAME:PORT; '*' for any. Repeatable. "
-                   "By default only localhost, 127.0.0.1, [::1] and --host, at this port.")
+              help="Also answer requests whose Host header (gRPC: :authority) is NAME (any port) or NAME:PORT; '*' "
+                   "for any. Repeatable. By default only localhost, 127.0.0.1, [::1] and --host, at this port.")
 @click.option("--tokens", "tokens_file", metavar="FILE",
               help="Named tokens with roles (read, operate, admin) from this TOML file of hashes; "
                    "'wf serve token add' writes it.")
@@ -125,7 +125,7 @@ def serve_cmd(ctx: click.Context, app_spec: str | None, host: str, port: int, gr
                       metrics=True)
 
     grpc_server = _start_grpc(db, app_id=app_id, host=host, port=grpc_port, token=token,
-                              durability=durability, tokens=table) if grpc_port else None
+                              durability=durability, tokens=table, allow_hosts=allow_hosts) if grpc_port else None
     grpc_note = f"; gRPC on port {grpc_server.port}" if grpc_server is not None else ""
     from wf.server.slow_clients import HeaderTimeoutProtocol
 
@@ -160,7 +160,7 @@ def serve_cmd(ctx: click.Context, app_spec: str | None, host: str, port: int, gr
 
 
 def _start_grpc(db, *, app_id: str, host: str, port: int, token: str | None, durability: str | None,
-                tokens=None):
+                tokens=None, allow_hosts: tuple[str, ...] = ()):
     """Dapr's gRPC workflow service, started before the HTTP server (grpc is imported only here)."""
     try:
         from wf.server.grpc import GrpcServer
@@ -168,7 +168,8 @@ def _start_grpc(db, *, app_id: str, host: str, port: int, token: str | None, dur
         raise UnsupportedError(
             f"wf serve --grpc-port needs the 'dapr' extra ({exc.name or exc} is not installed): "
             "python -m pip install 'wf[dapr]', or pass --grpc-port 0") from None
-    server = GrpcServer(db, app_id=app_id, host=host, port=port, token=token, durability=durability, tokens=tokens)
+    server = GrpcServer(db, app_id=app_id, host=host, port=port, token=token, durability=durability, tokens=tokens,
+                        allow_hosts=allow_hosts)
     server.start()
     return server
 

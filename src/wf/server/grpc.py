@@ -432,26 +432,110 @@ def _acting_as(handler: Any, name: str) -> Any:
     return handler
 
 
+def call_authority(context: grpc.ServicerContext) -> str | None:
+    """The :authority (HTTP/2's Host) of a call. grpcio has no public accessor for it: it is read
+    from the call details grpcio keeps on the context, here only (None if that ever changes)."""
+    host = getattr(getattr(getattr(context, "_rpc_event", None), "call_details", None), "host", None)
+    if isinstance(host, bytes):
+        return host.decode("latin-1")
+    return host if isinstance(host, str) else None
+
+
+class HostInterceptor(grpc.ServerInterceptor):
+    """The HTTP door's Host rule (wf.server.auth.HostPolicy: DNS rebinding protection) on each
+    call's :authority, checked before the token: PERMISSION_DENIED, as HTTP answers 403."""
+
+    def __init__(self, policy: Any) -> None:
+        self.policy = policy
+        self.port: int | None = None  # the bound gRPC port, set once the server listens
+
+    def intercept_service(self, continuation: Callable[..., Any], details: Any) -> Any:
+        handler = continuation(details)
+        if handler is None or self.policy.any_host:
+            return handler
+        return _checked_first(handler, self._check)
+
+    def _check(self, context: grpc.ServicerContext) -> None:
+        from wf.server.auth import check_request
+
+        authority = call_authority(context)
+        if authority is None:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                          "the call's :authority could not be read (an unexpected grpcio version); "
+                          "start wf serve with --allow-host '*' to accept any host")
+            return  # (abort raises)
+        refusal = check_request(self.policy, "GET", {"host": authority}, self.port)
+        if refusal is not None:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal.message)
+
+
+def _checked_first(handler: Any, check: Callable[[grpc.ServicerContext], None]) -> Any:
+    """The same handler, with check(context) (which may abort the call) run before it."""
+    if handler.unary_unary is not None:
+        inner = handler.unary_unary
+
+        def unary(request: Any, context: grpc.ServicerContext) -> Any:
+            check(context)
+            return inner(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer, handler.response_serializer)
+    if handler.unary_stream is not None:
+        stream = handler.unary_stream
+
+        def streaming(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            check(context)
+            yield from stream(request, context)
+
+        return grpc.unary_stream_rpc_method_handler(streaming, handler.request_deserializer,
+                                                    handler.response_serializer)
+    return handler  # the service has no client- or bidi-streaming methods
+
+
+class _HandlerCollector:
+    """Takes what the generated add_..._to_server registers, keeping only its generic handler."""
+
+    def __init__(self) -> None:
+        self.handlers: list[Any] = []
+
+    def add_generic_rpc_handlers(self, handlers: Any) -> None:
+        self.handlers.extend(handlers)
+
+    def add_registered_method_handlers(self, service: str, handlers: Any) -> None:
+        pass
+
+
+def _generic_handlers(servicer: Any) -> list[Any]:
+    """The service's methods as generic handlers only: grpcio leaves a call's :authority empty for
+    its pre-registered methods, and the Host rule needs it."""
+    collector = _HandlerCollector()
+    service_grpc.add_TaskHubSidecarServiceServicer_to_server(servicer, collector)
+    return collector.handlers
+
+
 class GrpcServer:
     """The gRPC door of `wf serve`: a hub for the app's workers and the service, in threads."""
 
     def __init__(self, db: str | os.PathLike, *, app_id: str, host: str, port: int, token: str | None,
-                 durability: str | None = None, max_workers: int = 256, tokens: Any = None) -> None:
-        from wf.server.auth import TokenTable
+                 durability: str | None = None, max_workers: int = 256, tokens: Any = None,
+                 allow_hosts: tuple[str, ...] = ()) -> None:
+        from wf.server.auth import HostPolicy, TokenTable
 
         self.hub = Hub(db, app_id, durability=durability)
         self.servicer = Servicer(db, self.hub, app_id, durability=durability)
         table = tokens if tokens is not None else TokenTable(single=token)
-        interceptors = [TokenInterceptor(tokens=table, on_denied=self._denied)] if table.required else []
+        hosts = HostInterceptor(HostPolicy(host, allow_hosts))
+        interceptors: list[grpc.ServerInterceptor] = [hosts]
+        if table.required:
+            interceptors.append(TokenInterceptor(tokens=table, on_denied=self._denied))
         from wf.server.grpc_access_log import AccessLogInterceptor
 
-        interceptors.insert(0, AccessLogInterceptor())  # first: calls refused for their token are logged too
+        interceptors.insert(0, AccessLogInterceptor())  # first: calls refused for their host or token are logged too
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="wf-grpc"),
             interceptors=interceptors,
             options=[("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE),
                      ("grpc.so_reuseport", 0)])
-        service_grpc.add_TaskHubSidecarServiceServicer_to_server(self.servicer, self.server)
+        self.server.add_generic_rpc_handlers(_generic_handlers(self.servicer))
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
             self.port = self.server.add_insecure_port(address)
@@ -459,6 +543,7 @@ class GrpcServer:
             raise WfError(f"gRPC could not listen on {address}: {exc}") from None
         if self.port == 0:
             raise WfError(f"gRPC could not listen on {address}: the port is in use or not allowed")
+        hosts.port = self.port
 
 
     def _denied(self, identity: Any, operation: str) -> None:

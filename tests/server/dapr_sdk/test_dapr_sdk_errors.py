@@ -61,6 +61,43 @@ def test_token_missing_or_wrong_is_unauthenticated_and_the_right_one_works(grpc_
     assert result["status"] == "COMPLETED"
 
 
+def test_a_foreign_authority_is_refused_before_the_token_and_allow_host_admits_it(grpc_serve):
+    """DNS rebinding protection, as on the HTTP door: the call's :authority must name this server."""
+    serve = grpc_serve(token="s3cret")
+
+    def stub_as(authority: str):
+        channel = grpc.insecure_channel(f"127.0.0.1:{serve.grpc_port}",
+                                        options=[("grpc.default_authority", authority)])
+        return channel, service_grpc.TaskHubSidecarServiceStub(channel)
+
+    token = (("dapr-api-token", "s3cret"),)
+    channel, stub = stub_as(f"rebound.example:{serve.grpc_port}")
+    with channel:
+        for md in (token, (("dapr-api-token", "wrong"),)):  # the Host rule comes first, as over HTTP
+            err = rpc_error(stub.StartInstance, spb.CreateInstanceRequest(name="chaining", instanceId="h1"),
+                            metadata=md)
+            assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+            assert "'rebound.example:" in err.details() and "--allow-host rebound.example" in err.details()
+        err = rpc_error(next, stub.GetWorkItems(spb.GetWorkItemsRequest(), metadata=token))
+        assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+    channel, stub = stub_as(f"localhost:{serve.grpc_port + 1}")  # a loopback name, but another port
+    with channel:
+        assert rpc_error(stub.Hello, empty_pb2.Empty(), metadata=token).code() == grpc.StatusCode.PERMISSION_DENIED
+    for name in ("localhost", "127.0.0.1"):  # the server's own names at its own port
+        channel, stub = stub_as(f"{name}:{serve.grpc_port}")
+        with channel:
+            assert stub.Hello(empty_pb2.Empty(), metadata=token) == empty_pb2.Empty()
+    assert listed(serve) == []
+
+    allowed = grpc_serve("--allow-host", "rebound.example", token="s3cret", db=str(serve.home / "other.db"))
+    channel = grpc.insecure_channel(f"127.0.0.1:{allowed.grpc_port}",
+                                    options=[("grpc.default_authority", f"rebound.example:{allowed.grpc_port}")])
+    with channel:
+        stub = service_grpc.TaskHubSidecarServiceStub(channel)
+        stub.StartInstance(spb.CreateInstanceRequest(name="chaining", instanceId="h1"), metadata=token)
+    assert listed(allowed) == [("h1", "PENDING")] or listed(allowed) == [("h1", "RUNNING")]
+
+
 def test_health_probes_answer_as_daprd_does_without_a_token(grpc_serve):
     import httpx
 
