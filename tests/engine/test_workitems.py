@@ -9,6 +9,7 @@ from wf.engine import control
 from wf.engine import history as h
 from wf.engine.history import Event
 from wf.engine.store import Store
+from wf.model import FailureDetails
 from wf.engine.workitems import ActivityItem, Hub, StaleWorkItemError, Turn, WorkflowItem
 
 
@@ -91,6 +92,29 @@ def test_an_activity_of_a_closed_stream_runs_again_elsewhere_and_its_result_land
     hub.complete_activity(task_again.token, "i-3", 1, "2", None)
     turn = next_item(second)
     assert [(e.type, e.data) for e in turn.new[1:]] == [(h.TASK_COMPLETED, "2")]
+
+
+def test_an_activity_keeps_its_execution_id_across_re_delivery_and_into_its_completion(hub, store):
+    first = hub.connect()
+    control.schedule(store, "app", "flow", instance_id="i-x")
+    given = Event(h.TASK_SCHEDULED, 0.0, event_id=1, name="add", data="1", extra={"task_execution_id": "exec-1"})
+    hub.complete_workflow(next_item(first).token, "i-x", Turn(events=[given, schedule(event_id=2)]))
+    tasks = {t.task.task_id: t for t in (next_item(first), next_item(first))}
+    assert tasks[1].execution_id == "exec-1"  # the worker's own id, as Dapr hands it back
+    derived = tasks[2].execution_id  # none given: one derived from the task
+    assert derived and derived != "exec-1"
+    second = hub.connect()
+    hub.disconnect(first)
+    again = {t.task.task_id: t for t in (next_item(second), next_item(second))}
+    assert (again[1].execution_id, again[2].execution_id) == ("exec-1", derived)  # the same on re-delivery
+    hub.complete_activity(again[1].token, "i-x", 1, "2", None)
+    hub.complete_activity(again[2].token, "i-x", 2, None, FailureDetails("no", "ValueError"))
+    seen: set = set()
+    while len(seen) < 2:  # the results may come in one turn or two
+        turn = next_item(second)
+        seen |= {(e.type, e.get("task_execution_id")) for e in turn.new[1:]}
+        hub.complete_workflow(turn.token, "i-x", Turn())
+    assert seen == {(h.TASK_COMPLETED, "exec-1"), (h.TASK_FAILED, derived)}
 
 
 def test_a_turn_that_raced_a_terminate_is_dropped(hub, store):

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 from wf.model import InvalidArgumentError, ListFilter, StoreError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 NEVER = 1e18  # visible_at of a claimed task: hidden until released
 BUSY_TIMEOUT_S = 30.0
 TERMINAL = ("COMPLETED", "FAILED", "TERMINATED", "CANCELED")
@@ -156,6 +156,10 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX ix_instances_name_status ON instances (app_id, name, status)
     """,
+    # 6 -> 7: the id a Dapr worker gave an activity call (taskExecutionId), handed back with the task.
+    """
+    ALTER TABLE tasks ADD COLUMN execution_id TEXT
+    """,
 ]
 
 INSTANCE_COLUMNS = (
@@ -268,6 +272,7 @@ class TaskRow:
     task_id: int
     name: str
     input: str | None
+    execution_id: str | None = None  # a Dapr worker's taskExecutionId for the call, if it gave one
 
 
 @dataclass(slots=True)
@@ -1025,12 +1030,12 @@ class Store:
 
     # ------------------------------------------------------------------------------ activity tasks
 
-    def add_tasks(self, rows: Iterable[tuple[str, int, str, int, str, str | None, float]]) -> None:
-        """rows: (app_id, iid, instance_id, task_id, name, input, visible_at)."""
+    def add_tasks(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """rows: (app_id, iid, instance_id, task_id, name, input, visible_at[, execution_id])."""
         self.conn.executemany(
-            "INSERT INTO tasks (app_id, iid, instance_id, task_id, name, input, visible_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            rows,
+            "INSERT INTO tasks (app_id, iid, instance_id, task_id, name, input, visible_at, execution_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (r if len(r) == 8 else (*r, None) for r in rows),
         )
 
     def claim_tasks(self, app_id: str, owner: str, now: float, limit: int,
@@ -1041,7 +1046,7 @@ class Store:
         rows = self.conn.execute(
             "UPDATE tasks SET owner = ?, visible_at = ? WHERE id IN (SELECT id FROM tasks WHERE app_id = ? "
             f"AND visible_at <= ?{only} ORDER BY visible_at LIMIT ?) "
-            "RETURNING id, iid, instance_id, task_id, name, input",
+            "RETURNING id, iid, instance_id, task_id, name, input, execution_id",
             (owner, NEVER, app_id, now, *params, limit),
         ).fetchall()
         return [TaskRow(*r) for r in rows]

@@ -88,6 +88,13 @@ class ActivityItem:
     stream: "WorkerStream | None" = None
     sent: float = 0.0  # perf_counter when handed out (metrics)
 
+    @property
+    def execution_id(self) -> str:
+        """The call's taskExecutionId: the one its Dapr worker gave when scheduling it (Dapr keeps it
+        across retries), else one derived from the task, so every delivery of it names the same."""
+        t = self.task
+        return t.execution_id or str(uuid.uuid5(uuid.NAMESPACE_URL, f"wf:{t.iid}/{t.instance_id}/{t.task_id}"))
+
 
 Item = WorkflowItem | ActivityItem
 
@@ -506,10 +513,11 @@ class Hub:
             self._metrics.activity_finished(item.app_id, t.name, time.perf_counter() - item.sent, failure is not None)
         if not store.finish_tasks([t.id], self.worker_id):
             return  # terminated or purged meanwhile: the result has nowhere to go
+        extra = {"task_execution_id": item.execution_id}
         if failure is None:
-            event = Event(h.TASK_COMPLETED, now, task_id=t.task_id, name=t.name, data=data)
+            event = Event(h.TASK_COMPLETED, now, task_id=t.task_id, name=t.name, data=data, extra=extra)
         else:
-            event = Event(h.TASK_FAILED, now, task_id=t.task_id, name=t.name, failure=failure.to_dict())
+            event = Event(h.TASK_FAILED, now, task_id=t.task_id, name=t.name, failure=failure.to_dict(), extra=extra)
             from wf.engine.worker import log_failed_attempt  # the same line as in-process workers write
 
             self._notes.append(partial(log_failed_attempt, log, t.instance_id, t.name, None, failure))
@@ -564,7 +572,8 @@ class Hub:
     def _schedule(self, store: Store, now: float, row: InstanceRow, e: Event, ended: bool) -> None:
         target_app = e.get("app_id") or row.app_id
         if e.type == h.TASK_SCHEDULED and not ended:
-            store.add_tasks([(target_app, row.iid, row.instance_id, e.event_id, e.name or "", e.data, now)])
+            store.add_tasks([(target_app, row.iid, row.instance_id, e.event_id, e.name or "", e.data, now,
+                              e.get("task_execution_id"))])
         elif e.type == h.TIMER_CREATED and not ended:
             fire_at = float(e.get("fire_at", now))
             if fire_at < NO_TIMER:

@@ -216,9 +216,11 @@ _BUILDERS: dict[str, Callable[[Event, Context], dict[str, Any]]] = {
     h.WORKFLOW_STARTED: lambda e, c: {"workflowStarted": hpb.WorkflowStartedEvent()},
     h.TASK_SCHEDULED: _scheduled,
     h.TASK_COMPLETED: lambda e, c: {"taskCompleted": hpb.TaskCompletedEvent(
-        taskScheduledId=e.task_id if e.task_id is not None else -1, result=string_value(e.data))},
+        taskScheduledId=e.task_id if e.task_id is not None else -1, result=string_value(e.data),
+        taskExecutionId=e.get("task_execution_id") or "")},
     h.TASK_FAILED: lambda e, c: {"taskFailed": hpb.TaskFailedEvent(
-        taskScheduledId=e.task_id if e.task_id is not None else -1, failureDetails=failure_details(e.failure))},
+        taskScheduledId=e.task_id if e.task_id is not None else -1, failureDetails=failure_details(e.failure),
+        taskExecutionId=e.get("task_execution_id") or "")},
     h.TIMER_CREATED: lambda e, c: {"timerCreated": _timer_created(e)},
     h.TIMER_FIRED: lambda e, c: {"timerFired": hpb.TimerFiredEvent(
         timerId=e.task_id if e.task_id is not None else -1, fireAt=_fire_at(e))},

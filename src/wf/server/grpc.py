@@ -328,7 +328,7 @@ class Servicer(service_grpc.TaskHubSidecarServiceServicer):
         return spb.WorkItem(
             completionToken=item.token,
             activityRequest=spb.ActivityRequest(
-                name=t.name, taskId=t.task_id, input=phistory.string_value(t.input),
+                name=t.name, taskId=t.task_id, input=phistory.string_value(t.input), taskExecutionId=item.execution_id,
                 workflowInstance=opb.WorkflowInstance(instanceId=t.instance_id)))
 
     @_rpc

@@ -34,7 +34,7 @@ def square(ctx: wf.WorkflowActivityContext, x: int) -> int:
 def slow_add_one(ctx: wf.WorkflowActivityContext, x: int) -> int:
     if ATTEMPTS_FILE:  # one line per run: the crash test counts how often each ran
         with open(ATTEMPTS_FILE, "a") as fh:
-            fh.write(f"{ctx.workflow_id}:{ctx.task_id}:{os.getpid()}\n")
+            fh.write(f"{ctx.workflow_id}:{ctx.task_id}:{ctx.get_inner_context().task_execution_id}:{os.getpid()}\n")
     time.sleep(float(os.environ.get("SLOW_SECONDS", "0.3")))
     return x + 1
 
@@ -42,6 +42,7 @@ def slow_add_one(ctx: wf.WorkflowActivityContext, x: int) -> int:
 @wfr.activity(name="flaky")
 def flaky(ctx: wf.WorkflowActivityContext, fail_times: int) -> str:
     key = f"{ctx.workflow_id}"
+    flaky.execution_ids.setdefault(key, []).append(ctx.get_inner_context().task_execution_id)  # type: ignore[attr-defined]
     counts = flaky.counts  # type: ignore[attr-defined]
     counts[key] = counts.get(key, 0) + 1
     if counts[key] <= fail_times:
@@ -50,6 +51,7 @@ def flaky(ctx: wf.WorkflowActivityContext, fail_times: int) -> str:
 
 
 flaky.counts = {}  # type: ignore[attr-defined]
+flaky.execution_ids = {}  # type: ignore[attr-defined]
 
 
 @wfr.workflow(name="chaining")
@@ -181,6 +183,7 @@ def scenario(name: str, client: wf.DaprWorkflowClient) -> None:
     elif name == "retries":
         run(retrying, 2, instance_id="retry-ok")
         run(retrying, 5, instance_id="retry-fail")
+        emit(execution_ids=flaky.execution_ids)  # type: ignore[attr-defined]
     elif name == "manage":
         iid = client.schedule_new_workflow(waiter, instance_id="manage-1")
         client.wait_for_workflow_start(iid, timeout_in_seconds=30)

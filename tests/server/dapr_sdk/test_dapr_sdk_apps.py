@@ -61,10 +61,15 @@ def test_monitor_continues_as_new_until_done(serve):
 
 
 def test_retries_until_the_policy_gives_up(serve):
-    ok, failed = serve.run_app("retries")
+    ok, failed, attempts = serve.run_app("retries")
     assert ok == {"id": "retry-ok", "status": "COMPLETED", "output": '"ok after 3 attempts"', "error": None}
     assert failed["id"] == "retry-fail" and failed["status"] == "FAILED"
     assert "attempt 3 failed" in failed["error"]
+    # every attempt's activity context has the taskExecutionId its workflow gave the call (Dapr's
+    # retries reuse it), handed back by wf serve
+    ids = attempts["execution_ids"]
+    assert sorted(ids) == ["retry-fail", "retry-ok"] and [len(v) for v in ids.values()] == [3, 3]
+    assert all(len(set(v)) == 1 and v[0] for v in ids.values()) and ids["retry-ok"] != ids["retry-fail"]
     r = serve.wf("get", "retry-fail", "-o", "json")
     assert json.loads(r.stdout)["runtime_status"] == "FAILED"
     log = serve.proc.log.read_text()  # wf serve logs each failed attempt and the failed instance

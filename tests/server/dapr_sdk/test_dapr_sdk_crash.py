@@ -46,7 +46,10 @@ def test_sigkill_of_one_worker_hands_its_work_to_the_other(grpc_serve, tmp_path)
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    runs = Counter(":".join(line.split(":")[:2]) for line in attempts.read_text().splitlines())
+    lines = [line.rsplit(":", 2) for line in attempts.read_text().splitlines()]  # task, execution id, pid
+    runs = Counter(task for task, _, _ in lines)
+    execution_ids = {task: {x for t, x, _ in lines if t == task} for task in runs}
+    assert all(len(ids) == 1 and "" not in ids for ids in execution_ids.values())  # the same on re-delivery
     assert len(runs) == 3 * N  # every activity ran, some twice (those the victim died running)
     rerun = sum(runs.values()) - len(runs)
     print(f"crash: {rerun} activities re-run after the kill")
