@@ -514,7 +514,7 @@ class Renderer:
         now = datetime.now(timezone.utc)
         rows = []
         for w in workers:
-            row = {"WORKER": w.worker_id, "APP": w.app_id, "HOST": w.host, "PID": str(w.pid),
+            row = {"WORKER": w.worker_id, "APP": w.app_id, "HOST": w.host, "PID": str(w.pid) if w.pid else "-",
                    "STARTED": humanize_age(w.started_at, now), "HEARTBEAT": f"{humanize_age(w.heartbeat, now)} ago",
                    "ACTIVITIES": str(w.activities_in_flight),
                    "WORKFLOWS": "?" if w.workflows is None else ",".join(w.workflows)}

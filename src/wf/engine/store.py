@@ -156,9 +156,11 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX ix_instances_name_status ON instances (app_id, name, status)
     """,
-    # 6 -> 7: the id a Dapr worker gave an activity call (taskExecutionId), handed back with the task.
+    # 6 -> 7: the id a Dapr worker gave an activity call (taskExecutionId), handed back with the task;
+    # what a workers row is (NULL: a worker process; see HUB_KIND, STREAM_KIND).
     """
-    ALTER TABLE tasks ADD COLUMN execution_id TEXT
+    ALTER TABLE tasks ADD COLUMN execution_id TEXT;
+    ALTER TABLE workers ADD COLUMN kind TEXT
     """,
 ]
 
@@ -273,6 +275,13 @@ class TaskRow:
     name: str
     input: str | None
     execution_id: str | None = None  # a Dapr worker's taskExecutionId for the call, if it gave one
+
+
+# Rows of `workers` that wf serve's gRPC door writes: the hub's lease (it holds the claims of the
+# app's gRPC workers, so a crashed serve's claims are reaped; not a worker itself, never listed)
+# and one per connected Dapr SDK worker stream (listed, counted; it holds nothing itself).
+HUB_KIND = "grpc-hub"
+STREAM_KIND = "grpc-stream"
 
 
 @dataclass(slots=True)
@@ -1193,11 +1202,11 @@ class Store:
         return workflows, activities
 
     def heartbeat(self, worker_id: str, app_id: str, host: str, pid: int, now: float,
-                  pid_ns: str | None = None, boot_id: str | None = None) -> None:
+                  pid_ns: str | None = None, boot_id: str | None = None, kind: str | None = None) -> None:
         self.conn.execute(
-            "INSERT INTO workers (worker_id, app_id, host, pid, heartbeat, started_at, pid_ns, boot_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (worker_id) DO UPDATE SET heartbeat = excluded.heartbeat",
-            (worker_id, app_id, host, pid, now, now, pid_ns, boot_id),
+            "INSERT INTO workers (worker_id, app_id, host, pid, heartbeat, started_at, pid_ns, boot_id, kind) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (worker_id) DO UPDATE SET heartbeat = excluded.heartbeat",
+            (worker_id, app_id, host, pid, now, now, pid_ns, boot_id, kind),
         )
 
     def workers(self) -> list[WorkerRow]:
@@ -1206,9 +1215,9 @@ class Store:
 
     def live_workers(self, app_id: str | None, since: float) -> list[LiveWorkerRow]:
         """Workers whose heartbeat is newer than `since` (of one app, or all), with the number of
-        activities each holds, oldest first."""
-        where = "heartbeat >= ?"
-        params: list[Any] = [since]
+        activities each holds, oldest first. A gRPC hub's lease row is not a worker."""
+        where = "heartbeat >= ? AND (kind IS NULL OR kind != ?)"
+        params: list[Any] = [since, HUB_KIND]
         if app_id is not None:
             where += " AND app_id = ?"
             params.append(app_id)

@@ -32,7 +32,7 @@ from functools import partial
 from wf.engine import control, metrics, signals
 from wf.engine import history as h
 from wf.engine.history import Event
-from wf.engine.store import TERMINAL, InstanceRow, Store, TaskRow
+from wf.engine.store import HUB_KIND, STREAM_KIND, TERMINAL, InstanceRow, Store, TaskRow
 from wf.model import FailureDetails, InvalidStateError
 
 log = logging.getLogger("wf.workitems")
@@ -102,8 +102,9 @@ Item = WorkflowItem | ActivityItem
 class WorkerStream:
     """One connected worker's queue of work items (a GetWorkItems stream)."""
 
-    def __init__(self) -> None:
+    def __init__(self, peer: str = "") -> None:
         self.id = uuid.uuid4().hex[:12]
+        self.peer = peer  # the worker's address, as `wf workers` shows it
         self.queue: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
         self.out: set[str] = set()  # tokens of the items this stream holds
         self.closed = False
@@ -161,7 +162,7 @@ class Hub:
         self.store = Store(self.db_path, durability=self.durability)
         now = time.time()
         with self.store.write():
-            self.store.heartbeat(self.worker_id, self.app_id, self.host, self.pid, now, self.pid_ns, self.boot_id)
+            self._heartbeat(self.store, now)
             self._reap(now)
         self._last_heartbeat = now
         signals.register_worker(self.store.key, self._wake)
@@ -189,6 +190,8 @@ class Hub:
         assert self.store is not None
         try:
             with self.store.write():
+                for s in streams:
+                    self.store.release_worker(self._stream_row(s), time.time())
                 self.store.release_worker(self.worker_id, time.time())
         except Exception:  # pragma: no cover - the lease expires anyway
             log.exception("could not release the gRPC hub's leases")
@@ -206,11 +209,11 @@ class Hub:
 
     # ------------------------------------------------------------------------------ streams
 
-    def connect(self) -> WorkerStream:
-        stream = WorkerStream()
+    def connect(self, peer: str = "") -> WorkerStream:
+        stream = WorkerStream(peer)
         with self._lock:
             self._streams.append(stream)
-        self._wake.set()
+        self._submit(lambda store, now: self._stream_heartbeat(store, now, stream))  # listed at once
         return stream
 
     def disconnect(self, stream: WorkerStream) -> None:
@@ -226,6 +229,7 @@ class Hub:
         if given_back:
             log.info("a worker stream closed holding %d work items: handing them to another", len(given_back))
             self._submit(lambda store, now: self._give_back(store, now, given_back))
+        self._submit(lambda store, now: store.release_worker(self._stream_row(stream), now))
 
     def _pop(self, token: str) -> Item | None:
         """Take a work item off the books (caller holds _lock)."""
@@ -375,7 +379,7 @@ class Hub:
         try:
             with store.write():
                 if now - self._last_heartbeat >= HEARTBEAT_INTERVAL:
-                    store.heartbeat(self.worker_id, self.app_id, self.host, self.pid, now, self.pid_ns, self.boot_id)
+                    self._heartbeat(store, now)
                     self._reap(now)
                     self._last_heartbeat = now
                 for n, op in enumerate(ops):
@@ -427,6 +431,21 @@ class Hub:
         dues = [self.store.next_free_instance_due(self.app_id), self.store.next_task_due(self.app_id)]
         present = [d for d in dues if d is not None]
         return min(present) if present else None
+
+    def _heartbeat(self, store: Store, now: float) -> None:
+        """The hub's lease row, and a row per connected stream (what `wf workers` lists)."""
+        store.heartbeat(self.worker_id, self.app_id, self.host, self.pid, now, self.pid_ns, self.boot_id, HUB_KIND)
+        with self._lock:
+            streams = [s for s in self._streams if not s.closed]
+        for s in streams:
+            self._stream_heartbeat(store, now, s)
+
+    def _stream_row(self, stream: WorkerStream) -> str:
+        return f"{self.worker_id}/{stream.id}"
+
+    def _stream_heartbeat(self, store: Store, now: float, stream: WorkerStream) -> None:
+        if not stream.closed:  # the worker's pid is not known: 0; its address stands for the host
+            store.heartbeat(self._stream_row(stream), self.app_id, stream.peer or "?", 0, now, kind=STREAM_KIND)
 
     def _reap(self, now: float) -> None:
         """Release the leases of dead workers (as an in-process worker does)."""

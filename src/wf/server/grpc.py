@@ -290,7 +290,7 @@ class Servicer(service_grpc.TaskHubSidecarServiceServicer):
 
     def GetWorkItems(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         pings = spb.WORKER_CAPABILITY_HEALTH_PING in request.capabilities
-        stream = self.hub.connect()
+        stream = self.hub.connect(_peer_address(context.peer()))
         context.add_callback(lambda: self.hub.disconnect(stream))
         log.info("a worker of app %s connected (%d connected)", self.app_id, self.hub.connected)
         last_sent = time.monotonic()
@@ -344,6 +344,14 @@ class Servicer(service_grpc.TaskHubSidecarServiceServicer):
         data, failure = pactions.activity_result(request)
         self.hub.complete_activity(request.completionToken, request.instanceId, request.taskId, data, failure)
         return spb.CompleteTaskResponse()
+
+
+def _peer_address(peer: str) -> str:
+    """grpcio's 'ipv4:127.0.0.1:5000' / 'ipv6:[::1]:5000' -> the address; anything else as it is."""
+    for prefix in ("ipv4:", "ipv6:"):
+        if peer.startswith(prefix):
+            return peer[len(prefix):]
+    return peer
 
 
 def _instance_of(item: WorkflowItem | ActivityItem) -> str:

@@ -117,3 +117,38 @@ def test_wf_commands_operate_a_live_instance_of_a_dapr_worker(serve, tmp_path):
     finally:
         worker.kill()
         worker.wait()
+
+
+def test_connected_sdk_workers_are_listed_and_counted_and_the_hub_is_not(serve, tmp_path):
+    import httpx
+    from wf_testing import wait_until
+
+    def connected() -> int:
+        return httpx.get(f"{serve.proc.url}/v1.0/metadata", timeout=10).json()["workflows"]["connectedWorkers"]
+
+    def workers() -> list[dict]:
+        r = serve.wf("workers", "-o", "json")
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    assert connected() == 0 and workers() == []  # the gRPC door's own lease row is no worker
+    procs = [serve.start_worker(tmp_path / f"worker-{n}.log") for n in range(2)]
+    try:
+        wait_until(lambda: connected() == 2, 60, what="two SDK workers to be counted")
+        listed = workers()
+        assert [(w["app_id"], w["pid"], w["workflows"], w["activities"]) for w in listed] == [
+            ("default", 0, None, None)] * 2  # what an SDK worker registered is not known to the server
+        assert all(w["host"].startswith("127.0.0.1:") for w in listed) and listed[0]["host"] != listed[1]["host"]
+        table = serve.wf("workers").stdout
+        assert listed[0]["host"] in table and listed[1]["host"] in table
+        procs[0].kill()
+        procs[0].wait()
+        wait_until(lambda: connected() == 1, 60, what="the killed worker to leave the count")
+        [left] = workers()
+        assert left["host"] in {w["host"] for w in listed}
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    wait_until(lambda: connected() == 0, 60, what="the count to return to 0")
