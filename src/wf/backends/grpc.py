@@ -64,6 +64,7 @@ from wf.model import (
     InvalidStateError,
     ListFilter,
     NotFoundError,
+    PendingItem,
     RetentionPolicy,
     UnsupportedError,
     WfError,
@@ -498,10 +499,16 @@ class GrpcBackend:
             raise WfError(f"could not read {len(failures)} instance{'s' if len(failures) != 1 else ''} "
                           f"(first: {failures[0]})")
 
-    def pending(self, instance_id: str) -> None:
-        """None: Dapr's gRPC API cannot say what an instance waits for (wf get shows no "Waiting for")."""
-        validate_instance_id(instance_id)
-        return None
+    def pending(self, instance_id: str) -> builtins.list[PendingItem] | None:
+        """What the instance waits for, read from its history (GetInstanceHistory): activities,
+        timers, child workflows, a Dapr worker's event waits, a suspension. None from a sidecar
+        without GetInstanceHistory (older than Dapr 1.17)."""
+        from wf.engine.pending import from_history
+
+        try:
+            return from_history(self.history(instance_id))
+        except UnsupportedError:
+            return None
 
     def wait(self, instance_id: str, *, until: str = "completion", timeout: float | None = None,
              fetch_payloads: bool = True) -> WorkflowState:

@@ -57,6 +57,15 @@ def _timer_extra(e: Any) -> dict[str, Any]:
     return {"fire_at": _time_text(e.fireAt)} if e.HasField("fireAt") else {}
 
 
+def _timer_created_extra(e: Any) -> dict[str, Any]:
+    """Also why the worker made the timer (a Dapr worker's event wait is a timer: `wf get` says so)."""
+    extra = _timer_extra(e)
+    origin = e.WhichOneof("origin")
+    if origin:
+        extra["origin"] = {origin: json_format.MessageToDict(getattr(e, origin))}
+    return extra
+
+
 def _stalled_extra(e: Any) -> dict[str, Any]:
     return {"description": e.description} if e.description else {}
 
@@ -83,7 +92,7 @@ _KINDS: dict[str, _Row] = {
     "childWorkflowInstanceCompleted": ("ChildWorkflowCompleted", None, "result", "taskScheduledId", False, None),
     "childWorkflowInstanceFailed": ("ChildWorkflowFailed", None, None, "taskScheduledId", True, None),
     "detachedWorkflowInstanceCreated": ("DetachedWorkflowCreated", None, None, None, False, _child_extra),
-    "timerCreated": ("TimerCreated", "name", None, None, False, _timer_extra),
+    "timerCreated": ("TimerCreated", "name", None, None, False, _timer_created_extra),
     "timerFired": ("TimerFired", None, None, "timerId", False, _timer_extra),
     "eventRaised": ("EventRaised", "name", "input", None, False, None),
     "eventSent": ("EventSent", "name", "input", None, False, _child_extra),

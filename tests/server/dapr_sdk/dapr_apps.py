@@ -145,6 +145,21 @@ def cross_app(ctx: wf.DaprWorkflowContext, text: str):
     return [shouted, child_b, doubled, child_py]
 
 
+@wfr.activity(name="sleepy")
+def sleepy(ctx: wf.WorkflowActivityContext, seconds: float) -> str:
+    time.sleep(seconds)
+    return "slept"
+
+
+@wfr.workflow(name="pending_mix")
+def pending_mix(ctx: wf.DaprWorkflowContext, _: None):
+    # open at once: a timer, an activity, a child workflow and an event wait (for wf get's pending)
+    winner = yield wf.when_any([ctx.create_timer(timedelta(hours=1)), ctx.call_activity(sleepy, input=120),
+                                ctx.call_child_workflow(waiter, instance_id=f"{ctx.instance_id}-kid"),
+                                ctx.wait_for_external_event("go")])
+    return f"woken by {winner.get_result()}"
+
+
 @wfr.workflow(name="waiter")
 def waiter(ctx: wf.DaprWorkflowContext, _: None):
     value = yield ctx.wait_for_external_event("go")

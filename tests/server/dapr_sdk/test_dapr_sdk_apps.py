@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from serve_support import run_wf, wf_env
 
 
 @pytest.fixture
@@ -152,3 +153,40 @@ def test_connected_sdk_workers_are_listed_and_counted_and_the_hub_is_not(serve, 
                 p.kill()
                 p.wait()
     wait_until(lambda: connected() == 0, 60, what="the count to return to 0")
+
+
+def test_wf_get_over_grpc_shows_what_a_dapr_workers_instance_waits_for(serve, tmp_path):
+    """`wf --url grpc://` reads pending work from GetInstanceHistory, as the store shows it."""
+    from wf_testing import wait_until
+
+    grpc_env = {"WF_URL": f"grpc://127.0.0.1:{serve.grpc_port}"}
+
+    def pending(over_grpc: bool) -> list[dict]:
+        env = wf_env(serve.home, **grpc_env) if over_grpc else wf_env(serve.home)
+        args = ("get", "mix-1", "-o", "json") if over_grpc else ("--db", serve.db, "get", "mix-1", "-o", "json")
+        r = run_wf(env, *args)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout).get("pending") or []
+
+    def kinds(items: list[dict]) -> list[tuple]:
+        return sorted((i["kind"], i.get("name")) for i in items)
+
+    worker = serve.start_worker(tmp_path / "worker.log")
+    try:
+        wait_until(lambda: b"ready" in (tmp_path / "worker.log").read_bytes(), 60, what="the worker to connect")
+        assert serve.wf("run", "pending_mix", "-i", "mix-1", "-q").returncode == 0
+        expected = [("activity", "sleepy"), ("child", "waiter"), ("event", "go"), ("timer", None)]
+        items = wait_until(lambda: (lambda got: got if kinds(got) == expected else None)(pending(True)), 60,
+                           what="the four waits over gRPC")
+        assert kinds(pending(False)) == expected  # what the store says
+        child = next(i for i in items if i["kind"] == "child")
+        assert child["instance_id"] == "mix-1-kid"
+        timer = next(i for i in items if i["kind"] == "timer")
+        assert timer["fire_at"] > "2000"  # an hour from its start, in RFC 3339
+        r = run_wf(wf_env(serve.home, **grpc_env), "raise-event", "mix-1/go", "-x", '"now"')
+        assert r.returncode == 0 and "not waiting" not in r.stderr, r.stderr  # the wait is known over gRPC
+        assert serve.wf("wait", "mix-1", "--timeout", "60s").returncode == 0
+        assert pending(True) == []
+    finally:
+        worker.kill()
+        worker.wait()
