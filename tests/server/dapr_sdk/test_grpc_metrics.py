@@ -10,7 +10,7 @@ APP = {"app_id": "default"}
 
 def test_wf_serve_counts_the_work_items_of_a_dapr_sdk_app(grpc_serve):
     serve = grpc_serve()
-    ok, failed = serve.run_app("retries")  # flaky fails twice then succeeds; then fails three times of three
+    ok, failed, _ = serve.run_app("retries")  # flaky fails twice then succeeds; then fails three times of three
     assert ok["status"] == "COMPLETED" and failed["status"] == "FAILED"
     url = f"http://127.0.0.1:{serve.http_port}/metrics"
     samples = scrape(url)
