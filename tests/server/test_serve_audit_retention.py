@@ -16,11 +16,12 @@ TOKEN = "audit-Token-5150"
 H = {"dapr-api-token": TOKEN}
 
 
-def test_audit_and_retention_through_a_real_wf_serve(serve_process, tmp_path, monkeypatch):
-    monkeypatch.setenv("WF_RETENTION_INTERVAL", "100ms")  # the server applies the policy every 100 ms
+def test_audit_and_retention_through_a_real_wf_serve(serve_process, tmp_path):
     db = str(tmp_path / "serve.db")
     seed_waiting(db, 1_200, "approval_workflow", prefix="w")
-    s = serve_process("--app", APP_SPEC, token=TOKEN, db=db)
+    # The server applies the retention policy every 100 ms (wf_env drops the variable from the
+    # test's own environment, so it is passed to the server process explicitly).
+    s = serve_process("--app", APP_SPEC, token=TOKEN, db=db, env={"WF_RETENTION_INTERVAL": "100ms"})
     env = wf_env(tmp_path, WF_URL=s.url, WF_API_TOKEN=TOKEN)
     with httpx.Client(base_url=s.url, headers=H, timeout=30) as api:
         assert run_wf(env, "suspend", "w-000000", "-r", "look").returncode == 0
