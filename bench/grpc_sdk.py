@@ -3,6 +3,12 @@ separate process) against `wf serve --grpc-port`, beside the in-process runtime 
 machine in the same run. Workflows per second from the first start to the last completion.
 
     python bench/grpc_sdk.py [N]
+    python bench/grpc_sdk.py N --baseline-src DIR [--rounds R]
+
+With --baseline-src, the gRPC figure is taken R times (default 2) for the server of this checkout
+and, alternately, for a server importing wf from DIR (another checkout's src/, e.g. main's before a
+change): server CPU seconds per 1000 workflows compare two versions under the same load (CPU
+time is robust to what else runs on the machine; wall clock is not).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from pathlib import Path
 
 from common import Timer, fresh_db, report
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+N = int(sys.argv[1]) if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else 2000
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 
@@ -43,17 +49,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_grpc(n: int) -> dict[str, float]:
-    """Workflows/s with a Dapr SDK worker against wf serve, and where the CPU went."""
+def run_grpc(n: int, server_src: str | None = None) -> dict[str, float]:
+    """Workflows/s with a Dapr SDK worker against wf serve, and where the CPU went; server_src: the
+    server imports wf from there instead of this checkout."""
     from dapr.ext.workflow import DaprWorkflowClient
 
     db, port, grpc_port = fresh_db(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WF_", "DAPR_"))}
     log = Path(db).with_suffix(".log")
     wf_exe = shutil.which("wf", path=str(BIN)) or "wf"
+    server_env = {**env, "PYTHONPATH": server_src} if server_src else env
     with open(log, "wb") as fh:
         server = subprocess.Popen([wf_exe, "--db", db, "serve", "--port", str(port), "--grpc-port", str(grpc_port)],
-                                  env=env, stdout=fh, stderr=subprocess.STDOUT)
+                                  env=server_env, stdout=fh, stderr=subprocess.STDOUT)
     worker_log = Path(db).with_suffix(".worker.log")
     worker = None
     try:
@@ -89,8 +97,34 @@ def run_grpc(n: int) -> dict[str, float]:
                     p.kill()
 
 
+def compare(n: int, baseline_src: str, rounds: int) -> None:
+    """Alternate baseline and current servers; server CPU per 1000 workflows of each."""
+    runs: dict[str, list[dict[str, float]]] = {"baseline": [], "current": []}
+    for _ in range(rounds):
+        runs["baseline"].append(run_grpc(n, baseline_src))
+        runs["current"].append(run_grpc(n))
+
+    def per_1000(kind: str, key: str) -> list[float]:
+        return [round(r[key] * 1000 / n, 2) for r in runs[kind]]
+
+    report("grpc_sdk_compare", workflows=n, baseline_src=baseline_src,
+           **{f"{kind}_{what}": per_1000(kind, f"cpu_{what}") for kind in runs for what in ("server", "worker")},
+           **{f"{kind}_per_s": [round(r["rate"]) for r in runs[kind]] for kind in runs})
+
+
 if __name__ == "__main__":
-    from throughput import run_wf
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("n", nargs="?", type=int, default=2000)
+    parser.add_argument("--baseline-src")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    N = args.n
+    if args.baseline_src:
+        compare(N, args.baseline_src, args.rounds)
+        raise SystemExit(0)
+    from throughput import run_wf  # (it reads sys.argv when imported)
 
     in_process = run_wf("normal", N)
     g = run_grpc(N)

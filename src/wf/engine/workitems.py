@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections import OrderedDict
 import os
 import queue
 import socket
@@ -41,6 +42,7 @@ HEARTBEAT_INTERVAL = 1.0
 POLL_INTERVAL = 0.005  # idle check of data_version: cheap, and keeps cross-process latency low
 MAX_OUT_WORKFLOWS = 1000  # turns out at once, over all streams
 MAX_OUT_ACTIVITIES = 1000
+HISTORY_CACHE = 2000  # instances whose history the hub keeps decoded between their turns
 NO_TIMER = 253402300799.0  # 9999-12-31T23:59:59Z: Dapr's "wait for ever" timer, which never fires
 
 
@@ -153,6 +155,10 @@ class Hub:
         self._watchers: dict[tuple[str, str], set[threading.Event]] = {}
         self._changed: list[tuple[str, str]] = []  # instances whose status this turn changed
         self._notes: list[Callable[[], None]] = []  # log lines of this turn, written once it commits
+        # iid -> (length, events): the history as this hub last recorded it, so the next turn reads
+        # no rows and decodes no JSON (used only while the stored length still matches)
+        self._histories: OrderedDict[int, tuple[int, list[Event]]] = OrderedDict()
+        self._remembered: list[int] = []  # iids whose history this transaction recorded
         self.store: Store | None = None
         self._metrics = metrics.recorder  # None: metrics are off
 
@@ -384,6 +390,7 @@ class Hub:
                     self._last_heartbeat = now
                 for n, op in enumerate(ops):
                     noted = len(self._notes)
+                    remembered = len(self._remembered)
                     try:
                         with store.savepoint():
                             op.apply(store, now)
@@ -391,6 +398,8 @@ class Hub:
                         del self._notes[noted:]
                         log.warning("gRPC work item: %s", exc, exc_info=not isinstance(exc, InvalidStateError))
                         errors[n] = exc
+                        for iid in self._remembered[remembered:]:  # what it recorded was rolled back
+                            self._histories.pop(iid, None)
                 if streams:
                     if free_workflows > 0:
                         items.extend(self._claim_workflows(store, now, free_workflows))
@@ -398,10 +407,13 @@ class Hub:
                         items.extend(self._claim_activities(store, now, free_activities))
         except BaseException as exc:
             self._notes.clear()
+            self._histories.clear()  # the transaction was rolled back
             for op in ops:
                 if op.done is not None:
                     op.done.set_exception(exc)
             raise
+        finally:
+            self._remembered.clear()
         if self._notes:
             notes, self._notes = self._notes, []
             for note in notes:
@@ -471,13 +483,29 @@ class Hub:
                 store.refresh_ready(row.iid)  # nothing to do: a finished, suspended or early instance
                 store.release_instances(self.worker_id, [row.iid])
                 continue
-            past = [Event.from_json(text) for text in store.load_history(row.iid)]
+            past = self._history(store, row.iid)
             generation = next((int(e.get("generation", 0)) for e in (*past, *events)
                                if e.type == h.EXECUTION_STARTED), 0)
             clock = Event(h.WORKFLOW_STARTED, now)
             items.append(WorkflowItem(self._token("w"), row.iid, row.app_id, row.instance_id, row.name, row.version,
                                       generation, past, [clock, *events], [mid for mid, _ in messages]))
         return items
+
+    def _history(self, store: Store, iid: int) -> list[Event]:
+        cached = self._histories.get(iid)
+        if cached is not None and cached[0] == store.history_length(iid):
+            return cached[1]
+        return [Event.from_json(text) for text in store.load_history(iid)]
+
+    def _remember_history(self, iid: int, events: list[Event] | None) -> None:
+        if events is None:
+            self._histories.pop(iid, None)
+            return
+        self._histories[iid] = (len(events), events)
+        self._histories.move_to_end(iid)
+        self._remembered.append(iid)
+        if len(self._histories) > HISTORY_CACHE:
+            self._histories.popitem(last=False)
 
     def _claim_activities(self, store: Store, now: float, limit: int) -> list[Item]:
         return [ActivityItem(self._token("a"), self.app_id, t)
@@ -553,6 +581,7 @@ class Hub:
                 or store.history_length(item.iid) != len(item.past)):
             # terminated, suspended or otherwise changed while the turn was out: drop the turn;
             # its messages are still in the inbox for the next one
+            self._remember_history(item.iid, None)
             store.release_instances(self.worker_id, [item.iid])
             store.refresh_ready(item.iid)
             return
@@ -563,6 +592,8 @@ class Hub:
                                 failure=turn.failure.to_dict() if turn.failure else None,
                                 extra={"status": turn.status}))
         store.append_history(item.iid, len(item.past), [e.to_json() for e in events])
+        # (forgotten at the end, and on continue-as-new, whose next run starts a new history)
+        self._remember_history(item.iid, None if ended else [*item.past, *events])
         store.delete_messages(item.message_ids)
         for e in turn.events:
             self._schedule(store, now, row, e, ended)

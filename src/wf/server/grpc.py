@@ -19,6 +19,7 @@ import os
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from datetime import timezone
@@ -55,6 +56,8 @@ HEALTH_PING_INTERVAL = 10.0  # an idle stream gets a ping: a dead peer is notice
 MAX_MESSAGE = 16 * 1024 * 1024
 NOT_FOUND = "no such instance exists"
 APP_ID_MAX = 128
+PROTO_CACHE = 2000  # instances whose encoded history is kept between their turns
+STREAM_SENT = 10_000  # instances per stream whose past a stateful worker is known to hold
 
 
 def execution_id(instance_id: str, generation: int) -> str:
@@ -125,6 +128,9 @@ class Servicer(service_grpc.TaskHubSidecarServiceServicer):
         self.db, self.hub, self.app_id, self.durability = db, hub, app_id, durability
         self._backends: dict[str, LocalBackend] = {}
         self._lock = threading.Lock()
+        # instance id -> (generation, events covered, the last of them, their messages): the history
+        # already encoded for the previous turn, so a turn encodes only what is new since
+        self._encoded: OrderedDict[str, tuple[int, int, Event, list[Any]]] = OrderedDict()
 
     def close(self) -> None:
         with self._lock:
@@ -290,6 +296,10 @@ class Servicer(service_grpc.TaskHubSidecarServiceServicer):
 
     def GetWorkItems(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         pings = spb.WORKER_CAPABILITY_HEALTH_PING in request.capabilities
+        # A stateful worker keeps, per instance, the past events it was last sent; we then send
+        # only what follows them. instance id -> (iid, generation, how many it holds)
+        held: OrderedDict[str, tuple[int, int, int]] | None = \
+            OrderedDict() if spb.WORKER_CAPABILITY_STATEFUL_HISTORY in request.capabilities else None
         stream = self.hub.connect(_peer_address(context.peer()))
         context.add_callback(lambda: self.hub.disconnect(stream))
         log.info("a worker of app %s connected (%d connected)", self.app_id, self.hub.connected)
@@ -303,7 +313,7 @@ class Servicer(service_grpc.TaskHubSidecarServiceServicer):
                         yield spb.WorkItem(healthPing=spb.HealthPing())
                     continue
                 try:
-                    message = self._work_item(item)
+                    message = self._work_item(item, held)
                 except Exception:  # noqa: BLE001 - a work item wf cannot encode goes back, the stream lives
                     log.exception("cannot encode a work item for instance %s", _instance_of(item))
                     self.hub.abandon(item.token)
@@ -313,17 +323,37 @@ class Servicer(service_grpc.TaskHubSidecarServiceServicer):
         finally:
             self.hub.disconnect(stream)
 
-    def _work_item(self, item: WorkflowItem | ActivityItem) -> Any:
+    def _work_item(self, item: WorkflowItem | ActivityItem,
+                   held: "OrderedDict[str, tuple[int, int, int]] | None" = None) -> Any:
         if isinstance(item, WorkflowItem):
             exec_id = execution_id(item.instance_id, item.generation)
             ctx = phistory.Context(item.app_id, item.instance_id, exec_id)
-            return spb.WorkItem(
-                completionToken=item.token,
-                workflowRequest=spb.WorkflowRequest(
-                    instanceId=item.instance_id, executionId=phistory.string_value(exec_id),
-                    pastEvents=phistory.to_proto_list(item.past, ctx),
-                    newEvents=phistory.to_proto_list(item.new, ctx),
-                    router=opb.TaskRouter(sourceAppID=item.app_id)))
+            past = self._encoded_past(item, ctx)
+            new = phistory.to_proto_list(item.new, ctx)
+            request = spb.WorkflowRequest(instanceId=item.instance_id, executionId=phistory.string_value(exec_id),
+                                          newEvents=new, router=opb.TaskRouter(sourceAppID=item.app_id))
+            kept = held.get(item.instance_id) if held is not None else None
+            if kept is not None and kept[:2] == (item.iid, item.generation) and 0 < kept[2] <= len(past):
+                # the worker holds the first kept[2] (history only grows within a generation); it
+                # checks the count and fetches the history itself if it no longer has them
+                request.cachedHistory.eventCount = kept[2]
+                request.pastEvents.extend(past[kept[2]:])
+            else:
+                request.pastEvents.extend(past)
+            if held is not None:
+                held[item.instance_id] = (item.iid, item.generation, len(past))
+                held.move_to_end(item.instance_id)
+                if len(held) > STREAM_SENT:
+                    held.popitem(last=False)
+            message = spb.WorkItem(completionToken=item.token, workflowRequest=request)
+            everything = [*item.past, *item.new]
+            if everything:
+                with self._lock:
+                    self._encoded[item.instance_id] = (item.generation, len(everything), everything[-1], past + new)
+                    self._encoded.move_to_end(item.instance_id)
+                    if len(self._encoded) > PROTO_CACHE:
+                        self._encoded.popitem(last=False)
+            return message
         t = item.task
         return spb.WorkItem(
             completionToken=item.token,
@@ -331,10 +361,25 @@ class Servicer(service_grpc.TaskHubSidecarServiceServicer):
                 name=t.name, taskId=t.task_id, input=phistory.string_value(t.input), taskExecutionId=item.execution_id,
                 workflowInstance=opb.WorkflowInstance(instanceId=t.instance_id)))
 
+    def _encoded_past(self, item: WorkflowItem, ctx: phistory.Context) -> list[Any]:
+        """The past events as messages: those encoded for the previous turn, plus the rest. The
+        cache is used only when the hub handed out the very events it was built from (the same
+        objects: its own history cache, continuing the turn this server recorded last)."""
+        with self._lock:
+            cached = self._encoded.get(item.instance_id)
+        if cached is not None:
+            generation, n, last, messages = cached
+            if generation == item.generation and 0 < n <= len(item.past) and item.past[n - 1] is last:
+                return messages + phistory.to_proto_list(item.past[n:], ctx)
+        return phistory.to_proto_list(item.past, ctx)
+
     @_rpc
     def CompleteOrchestratorTask(self, request: Any, context: grpc.ServicerContext) -> Any:
         turn = pactions.turn_from_response(request, time.time())
         self.hub.complete_workflow(request.completionToken, request.instanceId, turn)
+        if turn.status is not None:  # ended or continued as new: its encoded history is of no more use
+            with self._lock:
+                self._encoded.pop(request.instanceId, None)
         return spb.CompleteTaskResponse()
 
     CompleteWorkflowTask = CompleteOrchestratorTask
@@ -456,6 +501,7 @@ class HostInterceptor(grpc.ServerInterceptor):
     def __init__(self, policy: Any) -> None:
         self.policy = policy
         self.port: int | None = None  # the bound gRPC port, set once the server listens
+        self._verdicts: dict[str, str | None] = {}  # authority -> refusal message (None: allowed)
 
     def intercept_service(self, continuation: Callable[..., Any], details: Any) -> Any:
         handler = continuation(details)
@@ -472,9 +518,16 @@ class HostInterceptor(grpc.ServerInterceptor):
                           "the call's :authority could not be read (an unexpected grpcio version); "
                           "start wf serve with --allow-host '*' to accept any host")
             return  # (abort raises)
-        refusal = check_request(self.policy, "GET", {"host": authority}, self.port)
-        if refusal is not None:
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal.message)
+        try:
+            message = self._verdicts[authority]  # a channel sends the same authority on every call
+        except KeyError:
+            refusal = check_request(self.policy, "GET", {"host": authority}, self.port)
+            message = refusal.message if refusal is not None else None
+            if len(self._verdicts) >= 256:
+                self._verdicts.clear()
+            self._verdicts[authority] = message
+        if message is not None:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, message)
 
 
 def _checked_first(handler: Any, check: Callable[[grpc.ServicerContext], None]) -> Any:
