@@ -1,4 +1,5 @@
-"""The Dapr SDK worker of bench/grpc_sdk.py: three chained activities, written with
+"""The Dapr SDK worker of bench/grpc_sdk.py: three chained activities (or `chain`: as many as its
+input says), written with
 `import dapr.ext.workflow` as for a daprd; it finds wf serve through DAPR_GRPC_PORT."""
 
 import time
@@ -18,6 +19,14 @@ def three_steps(ctx, x):
     x = yield ctx.call_activity(inc, input=x)
     x = yield ctx.call_activity(inc, input=x)
     x = yield ctx.call_activity(inc, input=x)
+    return x
+
+
+@wfr.workflow(name="chain")
+def chain(ctx, args):
+    x = args["x"]
+    for _ in range(args["steps"]):
+        x = yield ctx.call_activity(inc, input=x)
     return x
 
 

@@ -3,7 +3,7 @@ separate process) against `wf serve --grpc-port`, beside the in-process runtime 
 machine in the same run. Workflows per second from the first start to the last completion.
 
     python bench/grpc_sdk.py [N]
-    python bench/grpc_sdk.py N --baseline-src DIR [--rounds R]
+    python bench/grpc_sdk.py N --baseline-src DIR [--rounds R] [--steps S]
 
 With --baseline-src, the gRPC figure is taken R times (default 2) for the server of this checkout
 and, alternately, for a server importing wf from DIR (another checkout's src/, e.g. main's before a
@@ -49,7 +49,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_grpc(n: int, server_src: str | None = None) -> dict[str, float]:
+def run_grpc(n: int, server_src: str | None = None, steps: int = 3) -> dict[str, float]:
     """Workflows/s with a Dapr SDK worker against wf serve, and where the CPU went; server_src: the
     server imports wf from there instead of this checkout."""
     from dapr.ext.workflow import DaprWorkflowClient
@@ -77,7 +77,9 @@ def run_grpc(n: int, server_src: str | None = None) -> dict[str, float]:
         with Timer() as t:
             with Timer() as scheduling:
                 with ThreadPoolExecutor(8) as pool:
-                    ids = list(pool.map(lambda i: client.schedule_new_workflow("three_steps", input=i), range(n)))
+                    ids = list(pool.map(lambda i: client.schedule_new_workflow(
+                        "three_steps", input=i) if steps == 3 else client.schedule_new_workflow(
+                        "chain", input={"x": i, "steps": steps}), range(n)))
             with ThreadPoolExecutor(8) as pool:
                 states = list(pool.map(lambda iid: client.wait_for_workflow_completion(iid, timeout_in_seconds=600),
                                        ids))
@@ -97,17 +99,17 @@ def run_grpc(n: int, server_src: str | None = None) -> dict[str, float]:
                     p.kill()
 
 
-def compare(n: int, baseline_src: str, rounds: int) -> None:
+def compare(n: int, baseline_src: str, rounds: int, steps: int) -> None:
     """Alternate baseline and current servers; server CPU per 1000 workflows of each."""
     runs: dict[str, list[dict[str, float]]] = {"baseline": [], "current": []}
     for _ in range(rounds):
-        runs["baseline"].append(run_grpc(n, baseline_src))
-        runs["current"].append(run_grpc(n))
+        runs["baseline"].append(run_grpc(n, baseline_src, steps))
+        runs["current"].append(run_grpc(n, steps=steps))
 
     def per_1000(kind: str, key: str) -> list[float]:
         return [round(r[key] * 1000 / n, 2) for r in runs[kind]]
 
-    report("grpc_sdk_compare", workflows=n, baseline_src=baseline_src,
+    report("grpc_sdk_compare", workflows=n, steps=steps, baseline_src=baseline_src,
            **{f"{kind}_{what}": per_1000(kind, f"cpu_{what}") for kind in runs for what in ("server", "worker")},
            **{f"{kind}_per_s": [round(r["rate"]) for r in runs[kind]] for kind in runs})
 
@@ -119,10 +121,11 @@ if __name__ == "__main__":
     parser.add_argument("n", nargs="?", type=int, default=2000)
     parser.add_argument("--baseline-src")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=3, help="chained activities per workflow (with --baseline-src)")
     args = parser.parse_args()
     N = args.n
     if args.baseline_src:
-        compare(N, args.baseline_src, args.rounds)
+        compare(N, args.baseline_src, args.rounds, args.steps)
         raise SystemExit(0)
     from throughput import run_wf  # (it reads sys.argv when imported)
 
