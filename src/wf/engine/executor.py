@@ -232,6 +232,12 @@ class Execution:
         "buffered": [[name, count, first_ts]] (events that arrived with no one waiting)}."""
         if self.done is not None:
             return None
+        awaiting = self._awaiting
+        if (type(awaiting) is CompletableTask and not awaiting._complete and not self._buffered
+                and self._tasks.get(self._seq) is awaiting):
+            # The common case, one activity or child awaited (the last thing scheduled), in the
+            # same JSON as below without building it.
+            return f'{{"tasks":[[{self._seq},1]]}}'
         ids = {id(t): seq for seq, t in self._tasks.items()}
         retry_ids = {id(t): seq for seq, t in self._retry_timers.items()}
         events: list[list[Any]] = []

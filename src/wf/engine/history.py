@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from wf.model import FailureDetails, HistoryEvent, rfc3339, utc_from_ts
@@ -60,8 +61,23 @@ ALL_TYPES = frozenset(
     }
 )
 
-# The store's own JSON (events, failures): compact. Payloads inside are text, written by wf.payload.
-encode_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode  # one encoder, never NaN
+
+
+def _compact_encoder() -> Callable[[Any], str]:
+    """The store's own JSON (events, failures, what a workflow waits for): compact, never NaN.
+    Payloads inside are text, written by wf.payload. Every step encodes a few of these, so the C
+    encoder is built once and reused (json's encode() builds one per call); its values are the
+    engine's own dicts, so it skips the check for circular references."""
+    encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+    try:
+        from _json import encode_basestring_ascii, make_encoder
+    except ImportError:  # pragma: no cover - a Python without the C accelerator
+        return encoder.encode
+    c_encode = make_encoder(None, encoder.default, encode_basestring_ascii, None, ":", ",", False, False, False)
+    return lambda value: "".join(c_encode(value, 0))
+
+
+encode_json = _compact_encoder()
 _FIELDS = ("type", "ts", "event_id", "name", "task_id", "data", "failure", "extra")
 
 
@@ -80,16 +96,25 @@ class Event:
         d: dict[str, Any] = {"type": self.type, "ts": self.ts}
         if self.event_id != -1:
             d["event_id"] = self.event_id
-        for key in ("name", "task_id", "data", "failure", "extra"):
-            value = getattr(self, key)
-            if value is not None:
-                d[key] = value
+        if self.name is not None:
+            d["name"] = self.name
+        if self.task_id is not None:
+            d["task_id"] = self.task_id
+        if self.data is not None:
+            d["data"] = self.data
+        if self.failure is not None:
+            d["failure"] = self.failure
+        if self.extra is not None:
+            d["extra"] = self.extra
         return encode_json(d)
 
     @classmethod
     def from_json(cls, text: str) -> "Event":
         d = json.loads(text)
-        return cls(**{k: d[k] for k in _FIELDS if k in d})
+        try:
+            return cls(**d)
+        except TypeError:  # a key this version does not know: keep the ones it does
+            return cls(**{k: d[k] for k in _FIELDS if k in d})
 
     def get(self, key: str, default: Any = None) -> Any:
         return (self.extra or {}).get(key, default)

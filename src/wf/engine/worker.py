@@ -327,6 +327,7 @@ class Worker:
         self._metrics = metrics.recorder  # None: metrics are off, and every hook below is skipped
         self._activity_began: dict[int, float] = {}  # task row id -> perf_counter at its start (metrics)
         self._registrations_changed = True  # recorded (and stalled instances retried) on the next turn
+        self._async_fns: dict[Callable[..., Any], bool] = {}
 
     @property
     def activities_in_flight(self) -> int:
@@ -894,12 +895,22 @@ class Worker:
             self._finish(t, None, failure)
             return
         ctx = WorkflowActivityContext(t.instance_id, t.task_id, t.name, lambda: self._propagated_to(t))
-        if asyncio.iscoroutinefunction(fn):
+        if self._is_async(fn):
             future = asyncio.run_coroutine_threadsafe(self._call_async(fn, ctx, t), self._event_loop())
             future.add_done_callback(lambda f: self._finish_future(t, f))
         else:
             assert self._pool is not None
             self._pool.submit(self._call_sync, fn, ctx, t)
+
+    def _is_async(self, fn: Callable[..., Any]) -> bool:
+        """asyncio.iscoroutinefunction, asked once per activity function (it inspects the code)."""
+        try:
+            return self._async_fns[fn]
+        except KeyError:
+            flag = self._async_fns[fn] = asyncio.iscoroutinefunction(fn)
+            return flag
+        except TypeError:  # an unhashable callable
+            return asyncio.iscoroutinefunction(fn)
 
     def _propagated_to(self, t: TaskRow) -> Any:
         """Read on the activity's thread, over its own connection."""
