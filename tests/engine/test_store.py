@@ -198,3 +198,23 @@ def test_instance_counts_group_by_app_name_and_status_from_one_index(tmp_path):
     sql = "SELECT iid FROM instances WHERE app_id = 'x' AND name = 'n' ORDER BY created_at DESC LIMIT 10"
     plan = " ".join(r[3] for r in store.conn.execute("EXPLAIN QUERY PLAN " + sql))
     assert "INDEX ix_instances_name (" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_count_total_of_one_app_with_or_without_other_apps(tmp_path):
+    """Alone in its store an app is counted by SQLite's count of the table; beside others (named
+    before or after it), by its own rows."""
+    from wf.model import WorkflowStatus
+
+    store = Store(tmp_path / "a.db")
+    with store.write():
+        for i in range(5):
+            store.insert_instance(app_id="m", instance_id=f"i{i}", name="w", status="PENDING", now=1.0, input=None)
+    assert store.count_total("m", None) == store.count_total("m", ListFilter()) == 5
+    assert store.count_total("z", None) == 0
+    for other in ("a", "z"):
+        with store.write():
+            store.insert_instance(app_id=other, instance_id="x", name="w", status="COMPLETED", now=1.0, input=None)
+        assert store.count_total("m", None) == 5
+        assert store.count_total(other, None) == 1
+    assert store.count_total("m", ListFilter(statuses=(WorkflowStatus.COMPLETED,))) == 0
+    assert store.count_total("a", ListFilter(statuses=(WorkflowStatus.COMPLETED,))) == 1

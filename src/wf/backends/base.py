@@ -283,6 +283,9 @@ class Backend(Protocol):
         """Instances started, completed and failed in each of the last `minutes` minutes (1-60),
         the last 60 s first; None when the engine cannot say."""
 
+    def count_total(self, flt: ListFilter | None) -> int:
+        """How many instances of this app match flt (`wf count`)."""
+
     def count(self, flt: ListFilter, *, force: bool = False) -> int:
         """How many instances a bulk purge with this filter would select (for the confirmation)."""
 

@@ -549,6 +549,9 @@ class GrpcBackend:
         check_rate_minutes(minutes)
         return None
 
+    def count_total(self, flt: ListFilter | None) -> int:
+        return sum(self.count_by(flt, "status").values())
+
     def count_by(self, flt: ListFilter | None, by: str, *, all_apps: bool = False) -> dict[str, int]:
         """Counted while listing (the gRPC API has no count); by "app": this sidecar's app only."""
         counts: dict[str, int] = {}

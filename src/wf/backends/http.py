@@ -703,6 +703,9 @@ class HttpBackend:
         body = self._json(response, default={})
         return Rates.from_dict(body if isinstance(body, dict) else {})
 
+    def count_total(self, flt: ListFilter | None) -> int:
+        return sum(self.count_by(flt, "status").values())
+
     def count_by(self, flt: ListFilter | None, by: str, *, all_apps: bool = False) -> dict[str, int]:
         """wf serve's GET /workflows/dapr?countBy=status|name|app."""
         self._require(EXT_COUNT, "counting")

@@ -248,6 +248,10 @@ class LocalBackend:
         rows = store.live_workers(None if all_apps else self.app_id, time.time() - lease_seconds())
         return [worker_info(r) for r in rows]
 
+    def count_total(self, flt: ListFilter | None) -> int:
+        store = self._open(create=False)
+        return 0 if store is None else store.count_total(self.app_id, flt)
+
     def count_by(self, flt: ListFilter | None, by: str, *, all_apps: bool = False) -> dict[str, int]:
         """Instances matching flt per status, name or app (by "app": across every app)."""
         store = self._open(create=False)

@@ -242,7 +242,7 @@ def count_cmd(g: Globals, filter_name: str | None, statuses: tuple[str, ...], fi
       wf count --by name -s FAILED -o json
     """
     flt = list_filter(filter_name, statuses, filter_max_age)
-    counts = g.backend().count_by(flt, by or "status")
+    counts = g.backend().count_by(flt, by) if by else {"total": g.backend().count_total(flt)}
     g.out.counts(counts, by, fmt.lower())
 
 
