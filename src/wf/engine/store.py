@@ -33,7 +33,6 @@ from wf.model import InvalidArgumentError, ListFilter, StoreError
 SCHEMA_VERSION = 7
 NEVER = 1e18  # visible_at of a claimed task: hidden until released
 BUSY_TIMEOUT_S = 30.0
-WAL_CHECKPOINT_PAGES = 10_000  # see _configure
 TERMINAL = ("COMPLETED", "FAILED", "TERMINATED", "CANCELED")
 
 # Ordered migrations: MIGRATIONS[n] takes a store from version n to n + 1.
@@ -441,7 +440,7 @@ class Store:
         # checkpoints, which copy the newest version of each page once however often it changed;
         # 5-10% less CPU per workflow in bench/throughput.py. Every connection alike, so that a
         # short-lived one does not checkpoint a WAL that the others keep larger.
-        c.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+        c.execute("PRAGMA wal_autocheckpoint=10000")
 
     def _refuse_newer(self) -> int:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
