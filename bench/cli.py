@@ -132,21 +132,15 @@ def summary(times: list[float]) -> dict[str, float]:
     return {"median": round(statistics.median(times), 1), "min": round(min(times), 1), "max": round(max(times), 1)}
 
 
-def wf_has(command: str, env: dict[str, str]) -> bool:
-    return subprocess.run([str(BIN / "wf"), command, "--help"], env=env, capture_output=True).returncode == 0
-
-
 def pairs(db_big: Path, db_same: Path, address: str | None, env: dict[str, str]) -> dict[str, dict[str, list[str]]]:
     """name -> {"wf_1m": argv, "wf": argv (same size as Temporal's), "temporal": argv}."""
     wf = str(BIN / "wf")
     iid_big, iid_same = f"bench-{N // 2:08d}", f"bench-{N_PEER // 2:08d}"
-    # Until `wf count` exists, its nearest: the dry run of a purge of every finished instance.
-    count = ["count"] if wf_has("count", env) else ["purge", "--all", "--dry-run"]
     wf_args = {
         "version": (["--version"], ["--version"]),
         "get": (["get", iid_big, "-o", "json"], ["get", iid_same, "-o", "json"]),
         "history": (["history", iid_big, "-o", "json"], ["history", iid_same, "-o", "json"]),
-        "count": (count, count),
+        "count": (["count"], ["count"]),
         "list_10": (["list", "--limit", "10", "-o", "json"],) * 2,
         "list_filtered": (["list", "-w", "three_steps", "-s", "COMPLETED", "--limit", "10", "-o", "json"],) * 2,
     }
@@ -255,7 +249,6 @@ if __name__ == "__main__":
         shutil.rmtree(work, ignore_errors=True)
     else:
         figures["commands"] = measure_pairs(pairs(db_big, db_same, None, env), env)
-    figures["count_is"] = "wf count" if wf_has("count", env) else "wf purge --all --dry-run (no wf count yet)"
     figures["bulk_purge"] = bulk_purge(db_same, t_store, env)
     peer = dbos_store()
     if peer is not None:
