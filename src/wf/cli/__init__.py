@@ -11,6 +11,7 @@ import sys
 # call that scripts make in loops. Commands that may leave threads, servers or atexit work behind
 # (worker, serve, run --app, ...) exit the ordinary way.
 READ_COMMANDS = frozenset({"get", "history", "list", "count"})
+FAST_COMMANDS = READ_COMMANDS | {"ls"}  # wf.cli.fast.COMMANDS, without importing it first
 
 
 def main() -> None:
@@ -20,6 +21,12 @@ def main() -> None:
         from wf import __version__
 
         _exit_now(_print(f"wf {__version__}"))
+    if FAST_COMMANDS.intersection(sys.argv[1:4]):
+        from wf.cli import fast  # the plainest reads, without click; None: not one of them
+
+        code = fast.run(sys.argv[1:])
+        if code is not None:
+            _exit_now(code)
     from wf.cli.app import cli
 
     try:

@@ -1,4 +1,4 @@
-"""What every command shares: the global options object, argument helpers, payload reading,
+"""What every command shares: the global options object (wf.cli.globals), argument helpers, payload reading,
 instance-id completion, loading an app module, and how a finished workflow maps to an exit code.
 
 Cheap to import: click and wf.model only; the backend, Rich and the engine load when used.
@@ -9,92 +9,18 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
+from wf.cli.globals import Globals, not_found, require_state  # noqa: F401 - used by the commands
 from wf.model import (
     InvalidArgumentError,
-    NotFoundError,
     WfError,
     WorkflowState,
     WorkflowStatus,
     validate_instance_id,
 )
-
-if TYPE_CHECKING:
-    from wf.backends.base import Backend
-    from wf.cli.output import Renderer
-
-
-@dataclass
-class Globals:
-    """The global options, resolved lazily through wf.settings (flag > env > profile > default)."""
-
-    db: str | None = None
-    url: str | None = None
-    token: str | None = None
-    app_id: str | None = None
-    profile: str | None = None
-    no_color: bool = False
-    quiet: bool = False
-    _profile_checked: bool = field(default=False, repr=False)
-    _backend: Any = field(default=None, repr=False)
-    _renderer: Any = field(default=None, repr=False)
-
-    def setting(self, key: str) -> Any:
-        from wf import settings
-
-        if not self._profile_checked:  # an unknown profile is an error even where flags or env give every value
-            settings.profile_values(self.profile)
-            self._profile_checked = True
-        return settings.resolve(key, getattr(self, key, None), profile=self.profile)
-
-    def timeout_setting(self) -> float | None:
-        from wf import settings
-
-        return settings.resolve_seconds("timeout", profile=self.profile)
-
-    def resolved_db(self):
-        from wf import settings
-
-        return settings.resolve_db(self.setting("db"))
-
-    def resolved_app_id(self) -> str:
-        return self.setting("app_id") or "default"
-
-    def is_remote(self) -> bool:
-        return bool(self.setting("url"))
-
-    def backend(self) -> "Backend":
-        if self._backend is None:
-            from wf import settings
-            from wf.backends import open_backend
-
-            url = self.setting("url")
-            self._backend = open_backend(
-                db=None if url else settings.resolve_db_file(self.setting("db")),
-                url=url,
-                token=self.setting("token"),
-                app_id=self.resolved_app_id(),
-                durability=self.setting("durability"),
-                timeout=self.timeout_setting(),
-            )
-        return self._backend
-
-    @property
-    def out(self) -> "Renderer":
-        if self._renderer is None:
-            from wf.cli.output import Renderer
-
-            self._renderer = Renderer(no_color=self.no_color, quiet=self.quiet)
-        return self._renderer
-
-    def close(self) -> None:
-        if self._backend is not None:
-            backend, self._backend = self._backend, None
-            backend.close()
 
 
 pass_globals = click.make_pass_decorator(Globals, ensure=True)
@@ -214,19 +140,6 @@ def exit_code_for(state: WorkflowState) -> int:
     if status in (WorkflowStatus.TERMINATED, WorkflowStatus.CANCELED):
         return EXIT_TERMINATED
     return EXIT_OK
-
-
-def require_state(g: Globals, instance_id: str, *, fetch_payloads: bool = True) -> WorkflowState:
-    state = g.backend().get(instance_id, fetch_payloads=fetch_payloads)
-    if state is None:
-        raise not_found(g, instance_id)
-    return state
-
-
-def not_found(g: Globals, instance_id: str) -> NotFoundError:
-    return NotFoundError(
-        f"no workflow instance {instance_id!r} in app {g.resolved_app_id()!r}; 'wf list' shows the instances"
-    )
 
 
 def timeout_seconds(text: str | None) -> float | None:

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import click
 
-from wf.cli.common import (
-    Globals,
-    instance_id_argument,
-    not_found,
-    output_option,
-    pass_globals,
-    require_state,
-    timeout_seconds,
-)
+from wf.cli import reads
+from wf.cli.common import Globals, instance_id_argument, output_option, pass_globals, require_state, timeout_seconds
 from wf.cli.output import HISTORY_FORMATS, LIST_FORMATS, STATE_FORMATS, Renderer
 from wf.model import InvalidArgumentError, ListFilter, PendingItem, WorkflowState, WorkflowStatus
 
@@ -66,6 +59,8 @@ def get_cmd(g: Globals, instance_id: str, fmt: str, show_input: bool, show_outpu
     """
     fmt = fmt.lower()
     secs = watch_interval(watch, interval)
+    if not watch:
+        return reads.show_state(g, instance_id, fmt, show_input=show_input, show_output=show_output)
     backend = g.backend()
 
     def poll() -> tuple[WorkflowState, list[PendingItem] | None]:
@@ -75,8 +70,6 @@ def get_cmd(g: Globals, instance_id: str, fmt: str, show_input: bool, show_outpu
     def draw(out: Renderer, value: tuple[WorkflowState, list[PendingItem] | None]) -> None:
         out.state(value[0], fmt, show_input=show_input, show_output=show_output, pending=value[1])
 
-    if not watch:
-        return draw(g.out, poll())
     from wf.cli.live import watch as watch_loop
 
     def key(value: tuple[WorkflowState, list[PendingItem] | None]) -> object:
@@ -114,13 +107,9 @@ def history_cmd(g: Globals, instance_id: str, fmt: str | None, follow: bool, tim
         raise click.UsageError("--timeout goes with --follow")
     secs = timeout_seconds(timeout)
     fmt = (fmt or ("short" if not follow or g.out.tty else "jsonl")).lower()
-    backend = g.backend()
     if follow:
         return _follow(g, instance_id, fmt, secs)
-    events = backend.history(instance_id)
-    if not events and backend.get(instance_id, fetch_payloads=False) is None:
-        raise not_found(g, instance_id)
-    g.out.history(events, fmt)
+    reads.show_history(g, instance_id, fmt)
 
 
 def _follow(g: Globals, instance_id: str, fmt: str, secs: float | None) -> None:
@@ -156,7 +145,7 @@ def parse_statuses(values: tuple[str, ...]) -> tuple[WorkflowStatus, ...] | None
     return tuple(out) or None
 
 
-TERMINAL_LIMIT = 50
+TERMINAL_LIMIT = reads.TERMINAL_LIMIT
 
 
 @click.command("list")
@@ -190,6 +179,8 @@ def list_cmd(g: Globals, filter_name: str | None, statuses: tuple[str, ...], fil
     fmt = fmt.lower()
     secs = watch_interval(watch, interval)
     flt = list_filter(filter_name, statuses, filter_max_age)
+    if not watch:
+        return reads.show_list(g, flt, limit, fmt)
     tty = g.out.tty
     table = fmt in ("short", "wide")
     redraw = watch and tty and table
@@ -205,10 +196,8 @@ def list_cmd(g: Globals, filter_name: str | None, statuses: tuple[str, ...], fil
     def draw(out: Renderer, rows) -> None:  # noqa: ANN001 - any iterable of WorkflowState
         shown = out.states(rows, fmt)
         if out.tty and table and shown:
-            out.list_footer(_counts(backend, flt), shown, limited=limit is not None and 0 < limit <= shown)
+            out.list_footer(reads.status_counts(backend, flt), shown, limited=limit is not None and 0 < limit <= shown)
 
-    if not watch:
-        return draw(g.out, states())
     from wf.cli.live import watch as watch_loop
 
     watch_loop(g.out, lambda: list(states()), lambda rows: [s.to_dict() for s in rows], draw, secs,
@@ -241,9 +230,7 @@ def count_cmd(g: Globals, filter_name: str | None, statuses: tuple[str, ...], fi
       wf count --by status -m 24h
       wf count --by name -s FAILED -o json
     """
-    flt = list_filter(filter_name, statuses, filter_max_age)
-    counts = g.backend().count_by(flt, by) if by else {"total": g.backend().count_total(flt)}
-    g.out.counts(counts, by, fmt.lower())
+    reads.show_count(g, list_filter(filter_name, statuses, filter_max_age), by, fmt.lower())
 
 
 @click.command("workers")
@@ -269,15 +256,6 @@ def list_filter(filter_name: str | None, statuses: tuple[str, ...], filter_max_a
 
         created_after = parse_time_ago(filter_max_age)
     return ListFilter(statuses=parse_statuses(statuses), name=filter_name or None, created_after=created_after)
-
-
-def _counts(backend, flt: ListFilter) -> dict[str, int] | None:  # noqa: ANN001 - any Backend
-    from wf.model import UnsupportedError
-
-    try:
-        return backend.count_by(flt, "status")
-    except UnsupportedError:
-        return None
 
 
 COMMANDS = [get_cmd, history_cmd, list_cmd, count_cmd, workers_cmd]
