@@ -169,6 +169,22 @@ def test_ls_watch_off_a_terminal_prints_the_list_again_when_it_changes(db, backe
     assert code == 0 and err == "" and rest == ""
 
 
+def test_ls_watch_through_wf_serve_off_a_terminal_prints_the_list_on_each_change(db, serve):
+    url = serve.http
+    assert run_wf(db, "--url", url, "run", "waiter", "-i", "remote-3").returncode == 0
+    p = popen(db, "--url", url, "ls", "--watch", "-o", "jsonl", "--interval", "100ms")
+    seen = []
+    while not seen or seen[-1]["runtime_status"] != "RUNNING":
+        seen.append(json.loads(p.stdout.readline()))
+    assert run_wf(db, "--url", url, "raise-event", "remote-3/go").returncode == 0
+    while seen[-1]["runtime_status"] != "COMPLETED":
+        seen.append(json.loads(p.stdout.readline()))
+    p.send_signal(signal.SIGINT)
+    code, rest, err = finish(p)
+    assert (code, rest, err) == (0, "", "")
+    assert all(a != b for a, b in zip(seen, seen[1:], strict=False))  # a line per change, none per poll
+
+
 @pytest.mark.parametrize("args, message", [
     (("ls", "--watch", "--interval", "10ms"), "at least 100ms"),
     (("get", "x1", "--watch", "--interval", "soon"), "invalid duration"),

@@ -212,8 +212,8 @@ def cli(ctx: click.Context, db: str | None, url: str | None, token: str | None, 
       wf raise-event order-1/approval_decision -x '{"approved": true}'
       wf purge --all-older-than 720h -y
 
-    Exit codes: 0 ok, 1 refused or failed, 2 usage; `run --wait` and `wait`: 3 FAILED,
-    4 TERMINATED or CANCELED, 124 timed out; 130 interrupted (Ctrl-C); 141 the reader of
+    Exit codes: 0 ok, 1 refused or failed, 2 usage; `run --wait`, `wait` and `history -f`:
+    3 FAILED, 4 TERMINATED or CANCELED, 124 timed out; 130 interrupted (Ctrl-C); 141 the reader of
     the output went away (`wf list | head`), quietly.
     """
     g = Globals(db=db, url=url, token=token, app_id=app_id, profile=profile, no_color=no_color, quiet=quiet)
