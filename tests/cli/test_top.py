@@ -60,7 +60,7 @@ def row(lines: list[str], first: str) -> list[str] | None:
     return next((line.split() for line in lines if line.split()[:1] == [first]), None)
 
 
-def test_top_shows_counts_rates_workers_and_failures_and_q_quits(db, busy, terminals):
+def test_top_shows_counts_rates_workers_and_failures_and_q_quits(db, busy, terminals, backend):
     t = terminals(db, "top", "--interval", "500ms")
     lines = t.wait_for(lambda ls: drawn(ls, "bad-2", "wait-2") and "WORKERS (1 live)" in ls,
                        what="the first full screen")
@@ -81,10 +81,13 @@ def test_top_shows_counts_rates_workers_and_failures_and_q_quits(db, busy, termi
 
     failures = lines.index("LATEST FAILURES")
     assert lines[failures + 1].split() == ["ID", "NAME", "FAILED", "ERROR"]
-    first, second = lines[failures + 2], lines[failures + 3]
-    assert first.split()[:2] == ["bad-2", "failing"] and second.split()[:2] == ["bad-1", "failing"]  # latest first
-    assert "ValueError: activity 'explode' failed: the card was" in first and first.endswith("…") and len(first) == 80
-    assert second.endswith("ValueError: activity 'explode' failed: card declined")
+    # the latest failure first (the worker may finish them in either order; a tie goes to the later start)
+    ended = {iid: backend.get(iid).completed_at for iid in ("bad-1", "bad-2")}
+    latest = sorted(ended, key=lambda iid: (ended[iid], iid), reverse=True)
+    assert [lines[failures + 2].split()[:2], lines[failures + 3].split()[:2]] == [[iid, "failing"] for iid in latest]
+    long, short = row_line(lines, "bad-2"), row_line(lines, "bad-1")
+    assert "ValueError: activity 'explode' failed: the card was" in long and long.endswith("…") and len(long) == 80
+    assert short.endswith("ValueError: activity 'explode' failed: card declined")
     assert lines[-1] == "q quit · refresh every 500ms" and len(lines) == 24
 
     # live: a new failure shows up on the next refresh, the counts follow
