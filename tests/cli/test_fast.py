@@ -41,7 +41,7 @@ def store(db, backend, finished):
     ("list", "-o", "ids", "--limit", "10"),
     # errors: the fast path gives up, click reports them as always
     ("get", "nope"), ("get", "bad id!"), ("history", "nope", "-o", "json"), ("get", "d1", "-o", "xml"),
-    ("-a", "nobody", "get", "d1"), ("list", "--limit", "0"), ("count", "extra"), ("get",), ("get", "d1", "d2"),
+    ("-a", "nobody", "get", "d1"), ("-a=billing", "get", "b1"), ("list", "--limit", "0"), ("count", "extra"), ("get",), ("get", "d1", "d2"),
 ])
 def test_the_same_as_through_click(store, args):
     fast_run = run_wf(store, *args)
@@ -62,7 +62,7 @@ def test_a_missing_store_is_reported_by_click(tmp_path):
     ["list", "-s", "RUNNING", "--limit", "5"], ["list", "--limit", "100000"], ["list", "--limit", "-1"],
     ["count", "--by", "status"], ["count", "-s", "FAILED"], ["get", "a", "-ojson"], ["get", "a", "-o"],
     ["get", "--", "a"], ["history", "a", "--limit", "3"], ["--db", "a", "--db", "b", "get", "x"], ["run", "x"],
-    ["get", "a\udcff"],
+    ["get", "a\udcff"], ["-a=billing", "get", "x"],
 ])
 def test_anything_else_is_left_to_click(args):
     assert fast.run(args) is None

@@ -25,8 +25,8 @@ def _parse(args: list[str]) -> tuple[str, dict[str, str], str | None, str | None
     i = 0
     while i < len(args) and args[i].startswith("-"):
         name, eq, value = args[i].partition("=")
-        if name not in _GLOBALS or _GLOBALS[name] in options:
-            return None
+        if name not in _GLOBALS or _GLOBALS[name] in options or (eq and not name.startswith("--")):
+            return None  # (click reads `-a=x` as the value "=x")
         if not eq:
             if i + 1 >= len(args):
                 return None
