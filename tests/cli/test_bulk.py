@@ -113,18 +113,21 @@ def test_dry_run_counts_without_a_terminal_and_lists_ids_at_one(wf, db, terminal
     assert snapshot(db) == before
 
 
-def test_dry_run_off_a_terminal_prints_only_the_count(db):
+def test_dry_run_off_a_terminal_prints_every_id_and_the_count(db):
     seed_waiting(db, 3, "waiter")
     r = run_wf(db, "suspend", "--all", "-w", "waiter", "--dry-run")
     assert r.returncode == 0
-    assert r.stdout == "Would suspend 3 instances (name waiter; app default); dry run, nothing changed\n"
+    assert r.stdout == ("seed-000000\nseed-000001\nseed-000002\n"
+                        "Would suspend 3 instances (name waiter; app default); dry run, nothing changed\n")
+    r = run_wf(db, "suspend", "--all", "-w", "waiter", "--dry-run", "-q")  # for scripts: the ids alone
+    assert (r.returncode, r.stdout) == (0, "seed-000000\nseed-000001\nseed-000002\n")
     assert counts(db) == {"RUNNING": 3}
 
 
 def test_a_terminal_asks_with_the_count_and_target_and_shows_progress(wf, db, terminal):
     seed_waiting(db, 4, "waiter")
     r = wf("suspend", "--all", "-w", "waiter", input="n\n")
-    assert "Suspend 4 instances (name waiter; app default)? [y/N]" in r.stderr
+    assert f"Suspend 4 instances (name waiter) of app default in {db}? [y/N]" in r.stderr
     assert r.exit_code == 1 and counts(db) == {"RUNNING": 4}  # declined: nothing changed
     r = wf("suspend", "--all", "-w", "waiter", input="y\n")
     assert r.exit_code == 0 and counts(db) == {"SUSPENDED": 4}
@@ -218,7 +221,7 @@ def test_purge_takes_the_list_filters_beside_its_dapr_style_flags(wf, finished, 
     finished("failing", '"x"', "pf1")
     finished("doubler", "2", "pd2")
     r = wf("purge", "--all", "-w", "doubler", "-m", "1h", "--dry-run")
-    assert r.exit_code == 0 and r.stdout.startswith("Would purge 2 instances (finished, name doubler, created after ")
+    assert r.exit_code == 0 and r.stdout.startswith("pd2\npd1\nWould purge 2 instances (finished, name doubler, created after ")
     r = wf("purge", "--all-older-than", "0s", "-s", "FAILED", "-w", "failing")
     assert r.exit_code == 0 and backend.get("pf1") is None and backend.get("pd1") is not None
     r = wf("purge", "-w", "doubler")

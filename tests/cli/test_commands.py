@@ -398,7 +398,7 @@ def test_purge_all_and_dry_run(wf, finished, backend, running):
     running("a3")
     before = snapshot(backend.path)
     r = wf("purge", "--all", "--dry-run")
-    assert r.exit_code == 0 and r.stdout.startswith("Would purge 2 instances (finished; app default)")
+    assert r.exit_code == 0 and r.stdout.startswith("a2\na1\nWould purge 2 instances (finished; app default)")
     assert snapshot(backend.path) == before
     r = wf("purge", "--all", "--all-filter-status", "FAILED")
     assert r.exit_code == 0 and r.stdout.startswith("Purged 1 instance ")

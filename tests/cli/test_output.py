@@ -189,7 +189,7 @@ def test_bulk_purge_asks_at_a_terminal(wf, finished, backend, terminal):
     finished("doubler", "1", "q1")
     finished("doubler", "1", "q2")
     r = wf("purge", "--all", input="n\n")
-    assert "Purge 2 instances (finished; app default)? [y/N]" in r.stderr
+    assert f"Purge 2 instances (finished) of app default in {backend.path}? [y/N]" in r.stderr
     assert r.exit_code == 1 and backend.get("q1") is not None  # declined: nothing changed
     r = wf("purge", "--all", input="y\n")
     assert r.exit_code == 0 and backend.get("q1") is None and backend.get("q2") is None
@@ -235,5 +235,5 @@ def test_get_list_history_at_a_terminal_through_commands(wf, finished, terminal)
 def test_forced_bulk_purge_counts_live_instances(wf, backend, terminal):
     backend.start("waiter", instance_id="live-1")
     r = wf("purge", "--all", "--force", input="y\n")
-    assert "Purge 1 instance (any status; app default)? [y/N]" in r.stderr
+    assert f"Purge 1 instance (any status) of app default in {backend.path}? [y/N]" in r.stderr
     assert r.exit_code == 0 and backend.get("live-1") is None

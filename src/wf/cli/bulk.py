@@ -24,7 +24,8 @@ def selection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("-w", "--filter-name", metavar="NAME", help="With --all: only instances of this workflow."),
         click.option("-m", "--filter-max-age", metavar="AGE",
                      help="With --all: only instances created within AGE (24h, 7d) or since a timestamp."),
-        click.option("--dry-run", is_flag=True, help="Show what would be touched (ids at a terminal); change nothing."),
+        click.option("--dry-run", is_flag=True,
+                     help="List the ids that would be touched (at a terminal the first 50) and their count; change nothing."),
         click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation at a terminal."),
         click.option("--rps", type=click.FloatRange(min=0, min_open=True), metavar="N",
                      help="At most N requests per second (a Dapr sidecar takes one request per instance)."),
@@ -79,16 +80,14 @@ def run_bulk(g: Globals, operation: str, verbs: tuple[str, str, str], ids: tuple
     target = f"{selection}; app {app}"
     n = len(targets)
     if dry_run:
-        if out.tty:
-            for iid in targets:
-                out.line(iid)
+        out.id_list(targets, n)
         out.message(f"Would {verb} {plural(n)} ({target}); dry run, nothing changed")
         return
     if n == 0:
         out.message(f"Nothing to {verb} ({target})")
         return
     if out.err_tty and _stdin_is_terminal() and not yes:
-        if not out.confirm(f"{verb.capitalize()} {plural(n)} ({target})?"):
+        if not out.confirm(f"{verb.capitalize()} {plural(n)} ({selection}) of app {app} {g.where()}?"):
             raise click.Abort()
     with out.progress(n, doing) as advance:
         result = backend.bulk(operation, targets, progress=advance, selection=selection, rps=rps, **params)

@@ -23,6 +23,31 @@ def _check_exists(g: Globals, instance_id: str) -> None:
     require_state(g, instance_id, fetch_payloads=False)
 
 
+# Repeating an operation that already holds succeeds as a no-op (DESIGN: scripts can retry, exit 0),
+# and says so on stderr: the statuses in which it holds, and the words.
+ALREADY = {
+    "suspend": (("SUSPENDED",), "is already suspended"),
+    "resume": (("RUNNING", "PENDING"), "is not suspended"),
+    "terminate": (("TERMINATED",), "is already terminated"),
+}
+
+
+def _already_holds(g: Globals, operation: str, instance_id: str) -> bool:
+    """Whether the operation already holds for the instance (noted on stderr). The operation is
+    still sent: the engine decides, and records it in the audit trail. With -q nothing is read."""
+    if g.quiet:
+        return False
+    state = g.backend().get(instance_id, fetch_payloads=False)
+    if state is None:
+        return False  # the operation itself reports the missing instance
+    statuses, words = ALREADY[operation]
+    status = state.runtime_status.name
+    if status not in statuses:
+        return False
+    g.out.note(f"{instance_id} {words} ({status}); nothing changed")
+    return True
+
+
 @click.command("raise-event")
 @click.argument("targets", nargs=-1, metavar="ID/EVENT | ID... EVENT | --all EVENT",
                 shell_complete=complete_instance_ids)
@@ -126,8 +151,10 @@ def suspend_cmd(g: Globals, instance_ids: tuple[str, ...], reason: str | None, a
     """
     check_selection(instance_ids, all_, statuses, filter_name, filter_max_age)
     if len(instance_ids) == 1 and not dry_run:
+        held = _already_holds(g, "suspend", instance_ids[0])
         g.backend().suspend(instance_ids[0], reason)
-        g.out.message(f"Suspended {instance_ids[0]}")
+        if not held:
+            g.out.message(f"Suspended {instance_ids[0]}")
         return
     run_bulk(g, "suspend", ("suspend", "Suspending", "Suspended"), instance_ids, all_, statuses, filter_name,
              filter_max_age, dry_run, yes, rps, reason=reason)
@@ -150,8 +177,10 @@ def resume_cmd(g: Globals, instance_ids: tuple[str, ...], reason: str | None, al
     """
     check_selection(instance_ids, all_, statuses, filter_name, filter_max_age)
     if len(instance_ids) == 1 and not dry_run:
+        held = _already_holds(g, "resume", instance_ids[0])
         g.backend().resume(instance_ids[0], reason)
-        g.out.message(f"Resumed {instance_ids[0]}")
+        if not held:
+            g.out.message(f"Resumed {instance_ids[0]}")
         return
     run_bulk(g, "resume", ("resume", "Resuming", "Resumed"), instance_ids, all_, statuses, filter_name,
              filter_max_age, dry_run, yes, rps, reason=reason)
@@ -178,11 +207,13 @@ def terminate_cmd(g: Globals, instance_ids: tuple[str, ...], output: str | None,
     check_selection(instance_ids, all_, statuses, filter_name, filter_max_age)
     payload = read_payload(output, "output")
     if len(instance_ids) == 1 and not dry_run:
+        held = _already_holds(g, "terminate", instance_ids[0])
         if reason:
             g.backend().terminate(instance_ids[0], payload, recursive=not no_recursive, reason=reason)
         else:
             g.backend().terminate(instance_ids[0], payload, recursive=not no_recursive)
-        g.out.message(f"Terminated {instance_ids[0]}")
+        if not held:
+            g.out.message(f"Terminated {instance_ids[0]}")
         return
     run_bulk(g, "terminate", ("terminate", "Terminating", "Terminated"), instance_ids, all_, statuses, filter_name,
              filter_max_age, dry_run, yes, rps, output=payload, recursive=not no_recursive, reason=reason)

@@ -56,6 +56,16 @@ class Globals:
     def is_remote(self) -> bool:
         return bool(self.setting("url"))
 
+    def where(self) -> str:
+        """'in /var/lib/wf/prod.db' or 'at http://build-host:3500': the store an operation changes,
+        named in confirmation prompts (credentials in a URL are left out)."""
+        url = self.setting("url")
+        if not url:
+            return f"in {self.resolved_db()}"
+        scheme, sep, rest = str(url).partition("://")
+        host, slash, path = rest.partition("/")
+        return f"at {scheme}{sep}{host.rpartition('@')[2]}{slash}{path}"
+
     def backend(self) -> "Backend":
         if self._backend is None:
             from wf import settings

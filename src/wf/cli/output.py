@@ -46,6 +46,7 @@ STATUS_STYLES = {
     "CANCELED": "magenta",
 }
 
+TERMINAL_IDS = 50  # a dry run at a terminal lists this many ids, then '... and N more'
 NOT_ASKED: Any = object()  # Renderer.state(pending=...) left out: the card has no "Waiting for"
 DETAILS_WIDTH = 60  # history DETAILS and list FAILURE MESSAGE are cut to this in short/plain output
 
@@ -775,6 +776,18 @@ class Renderer:
         width = max(20, console.width - 4)
         with console.status(escape(clip(text, width))) as status:
             yield lambda text: status.update(escape(clip(text, width)))
+
+    # -- the ids a dry run would touch
+    def id_list(self, ids: Iterable[str], total: int) -> None:
+        """One id a line; at a terminal the first TERMINAL_IDS and '... and N more'."""
+        shown = 0
+        for iid in ids:
+            if self.tty and shown == TERMINAL_IDS:
+                break
+            self.line(iid)
+            shown += 1
+        if total > shown:
+            self.line(f"... and {total - shown} more")
 
     # -- prompts and progress (stderr)
     def confirm(self, prompt: str) -> bool:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 import click
 
 from wf.cli.common import Globals, complete_instance_ids, not_found, pass_globals
 from wf.cli.errors import ExitWith
 from wf.cli.inspect import parse_statuses
-from wf.model import TERMINAL_STATUSES, ListFilter, WfError, rfc3339, validate_instance_id
+from wf.cli.output import TERMINAL_IDS
+from wf.model import TERMINAL_STATUSES, ListFilter, WfError, describe_ids, rfc3339, validate_instance_id
 
 
 @click.command("purge")
@@ -24,7 +26,8 @@ from wf.model import TERMINAL_STATUSES, ListFilter, WfError, rfc3339, validate_i
 @click.option("-m", "--filter-max-age", metavar="AGE",
               help="With --all / --all-older-than: only instances created within AGE (24h, 7d) or since a timestamp.")
 @click.option("--force", is_flag=True, help="Also purge instances that have not finished.")
-@click.option("--dry-run", is_flag=True, help="Print what would be purged; change nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="List the ids that would be purged (at a terminal the first 50) and their count; change nothing.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation at a terminal.")
 @pass_globals
 def purge_cmd(g: Globals, instance_ids: tuple[str, ...], all_: bool, all_older_than: str | None,
@@ -32,8 +35,9 @@ def purge_cmd(g: Globals, instance_ids: tuple[str, ...], all_: bool, all_older_t
               filter_max_age: str | None, force: bool, dry_run: bool, yes: bool) -> None:
     """Delete instances with their history and child workflows.
 
-    Only finished instances, unless --force. A bulk purge asks for confirmation (showing the count)
-    at a terminal unless -y; from cron or a script it proceeds.
+    Only finished instances, unless --force. A bulk purge (or several ids) asks for confirmation
+    at a terminal, naming the count, the app and the store, unless -y; from cron or a script it
+    proceeds.
 
     \b
     Examples:
@@ -58,14 +62,20 @@ def purge_cmd(g: Globals, instance_ids: tuple[str, ...], all_: bool, all_older_t
     if bulk:
         _purge_bulk(g, all_older_than, statuses, filter_name, filter_max_age, force, dry_run, yes)
     else:
-        _purge_ids(g, instance_ids, force, dry_run)
+        _purge_ids(g, instance_ids, force, dry_run, yes)
 
 
-def _purge_ids(g: Globals, instance_ids: tuple[str, ...], force: bool, dry_run: bool) -> None:
+def _purge_ids(g: Globals, instance_ids: tuple[str, ...], force: bool, dry_run: bool, yes: bool) -> None:
     backend = g.backend()
     out = g.out
     failures: list[WfError] = []
-    for iid in dict.fromkeys(instance_ids):  # each id once, in the order given
+    ids = list(dict.fromkeys(instance_ids))  # each id once, in the order given
+    if len(ids) > 1 and not dry_run and not yes and out.err_tty and _stdin_is_terminal():
+        # several ids are a bulk operation: asked like `terminate a1 b2 c3`
+        if not out.confirm(f"Purge {len(ids)} instances ({describe_ids(ids)}) of app {g.resolved_app_id()} "
+                           f"{g.where()}?"):
+            raise click.Abort()
+    for iid in ids:
         try:
             if dry_run:
                 state = backend.get(iid, fetch_payloads=False)
@@ -77,7 +87,10 @@ def _purge_ids(g: Globals, instance_ids: tuple[str, ...], force: bool, dry_run: 
                     raise InvalidStateError(
                         f"instance {iid!r} is {state.runtime_status.name}, not finished; terminate it first or add --force"
                     )
-                out.message(f"Would purge {iid} ({state.runtime_status.name})")
+                if out.quiet:
+                    out.line(iid)  # -q: only what a script needs, the ids
+                else:
+                    out.message(f"Would purge {iid} ({state.runtime_status.name})")
                 continue
             n = backend.purge(iid, force=force)
             if n == 0:
@@ -136,6 +149,9 @@ def _purge_bulk(g: Globals, older_than: str | None, statuses: tuple[str, ...], n
 
     if dry_run:
         n = backend.purge_many(flt, force=force, dry_run=True)
+        if n:
+            listed = flt if flt.statuses or force else replace(flt, statuses=tuple(sorted(TERMINAL_STATUSES, key=lambda s: s.value)))
+            out.id_list((s.instance_id for s in backend.list(listed, limit=TERMINAL_IDS if out.tty else None)), n)
         out.message(f"Would purge {n} instance{'s' if n != 1 else ''} ({what}; app {app}); dry run, nothing changed")
         return
 
@@ -146,7 +162,7 @@ def _purge_bulk(g: Globals, older_than: str | None, statuses: tuple[str, ...], n
         if total == 0:
             out.message(f"Nothing to purge ({what}; app {app})")
             return
-        if not out.confirm(f"Purge {total} instance{'s' if total != 1 else ''} ({what}; app {app})?"):
+        if not out.confirm(f"Purge {total} instance{'s' if total != 1 else ''} ({what}) of app {app} {g.where()}?"):
             raise click.Abort()
     elif out.err_tty:
         total = _count(backend, flt, force)
