@@ -49,7 +49,9 @@ def test_bulk_through_a_real_wf_serve_with_its_worker(serve_process, tmp_path):
         assert r.returncode == 0 and r.stdout.startswith("Raised approval_decision on 1200 instances"), r.stderr
         wait_until(lambda: counts(api).get("COMPLETED") == 1_200, 60, "the server's worker to complete them")
         r = run_wf(env, "terminate", "--all", "--dry-run")
-        assert r.stdout == "Would terminate 10000 instances (all; app default); dry run, nothing changed\n"
+        lines = r.stdout.splitlines()
+        assert len(lines) == 10_001 and lines[0] == "hold-000000" and len(set(lines[:-1])) == 10_000
+        assert lines[-1] == "Would terminate 10000 instances (all; app default); dry run, nothing changed"
         r = run_wf(env, "terminate", "--all", "-r", "gave up", timeout=120)
         assert r.returncode == 0 and r.stdout == "Terminated 10000 instances (all; app default)\n", r.stderr
         assert counts(api) == {"COMPLETED": 1_200, "TERMINATED": 10_000}
