@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from wf.cli.common import Globals
+from wf.cli.common import Globals, complete_statuses, workflow_name_completer
 from wf.cli.errors import ExitWith
 from wf.model import ListFilter, describe_ids, validate_instance_id
 
@@ -19,9 +19,10 @@ def selection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--all", "all_", is_flag=True,
                      help="Every instance the list filters select (without -s: those the operation applies to)."),
-        click.option("-s", "--filter-status", "statuses", metavar="STATUS", multiple=True,
+        click.option("-s", "--filter-status", "statuses", metavar="STATUS", multiple=True, shell_complete=complete_statuses,
                      help="With --all: only these statuses (repeatable, or comma separated)."),
-        click.option("-w", "--filter-name", metavar="NAME", help="With --all: only instances of this workflow."),
+        click.option("-w", "--filter-name", metavar="NAME", shell_complete=workflow_name_completer(with_store=True),
+                     help="With --all: only instances of this workflow."),
         click.option("-m", "--filter-max-age", metavar="AGE",
                      help="With --all: only instances created within AGE (24h, 7d) or since a timestamp."),
         click.option("--dry-run", is_flag=True,

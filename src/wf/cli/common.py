@@ -40,30 +40,123 @@ def root_globals(ctx: click.Context) -> Globals:
     return root.obj
 
 
-def complete_instance_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
-    """Instance ids from the local store, newest first. Never creates a store, never fails loudly."""
-    try:
-        g = root_globals(ctx)
-        if g.is_remote():
-            return []
-        db = g.resolved_db()
-        if not os.path.exists(db):
-            return []
-        from click.shell_completion import CompletionItem
+# Shell completion (`wf completion`): values from the local store, never from a remote engine (a
+# slow network must not hang the shell). Fast (an indexed query, at most COMPLETION_LIMIT newest),
+# never creates a store, and silent: any error completes nothing rather than print a traceback.
 
-        backend = g.backend()
-        try:
-            items = []
-            for state in backend.list(None, limit=1000):
-                if state.instance_id.startswith(incomplete):
-                    items.append(CompletionItem(state.instance_id, help=f"{state.name} {state.runtime_status.name}"))
-                    if len(items) >= 200:
-                        break
-            return items
-        finally:
-            g.close()
-    except Exception:  # completion must never print a traceback into the user's shell
+COMPLETION_LIMIT = 100
+LIVE_STATUSES = ("RUNNING", "PENDING", "SUSPENDED", "STALLED")  # not ended: terminate, raise-event apply
+
+
+def _completion_backend(ctx: click.Context) -> tuple[Globals, Backend] | None:
+    g = root_globals(ctx)
+    if g.is_remote() or not os.path.exists(g.resolved_db()):
+        return None
+    return g, g.backend()
+
+
+def _id_items(ctx: click.Context, incomplete: str, statuses: tuple[str, ...] | None, prefix: str = "") -> list:
+    opened = _completion_backend(ctx)
+    if opened is None:
         return []
+    g, backend = opened
+    from click.shell_completion import CompletionItem
+
+    from wf.model import ListFilter
+
+    try:
+        flt = ListFilter(statuses=tuple(WorkflowStatus.parse(s) for s in statuses) if statuses else None,
+                         id_prefix=incomplete or None)
+        return [CompletionItem(prefix + s.instance_id, help=f"{s.name} {s.runtime_status.name}")
+                for s in backend.list(flt, limit=COMPLETION_LIMIT)]
+    finally:
+        g.close()
+
+
+def instance_ids_in(*statuses: str):
+    """A shell_complete of instance ids in these statuses (none given: every status), newest first."""
+
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+        try:
+            return _id_items(ctx, incomplete, statuses or None)
+        except Exception:  # completion must never print a traceback into the user's shell
+            return []
+
+    return complete
+
+
+complete_instance_ids = instance_ids_in()
+
+
+def complete_event_targets(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+    """raise-event: live instance ids; after `ID/` (or after `ID ` as the second word) the events
+    that instance waits for."""
+    try:
+        given = [t for t in (ctx.params.get(param.name or "") or ()) if t]
+        iid, slash, event = incomplete.partition("/")
+        if slash:
+            return _event_names(ctx, iid, event, f"{iid}/")
+        items = _id_items(ctx, incomplete, LIVE_STATUSES)
+        if len(given) == 1 and "/" not in given[0]:
+            items += _event_names(ctx, given[0], incomplete, "")
+        return items
+    except Exception:
+        return []
+
+
+def _event_names(ctx: click.Context, instance_id: str, incomplete: str, prefix: str) -> list:
+    opened = _completion_backend(ctx)
+    if opened is None:
+        return []
+    g, backend = opened
+    try:
+        pending = backend.pending(validate_instance_id(instance_id)) or []
+    finally:
+        g.close()
+    from click.shell_completion import CompletionItem
+
+    names = dict.fromkeys(i.name for i in pending if i.kind == "event" and i.name)
+    return [CompletionItem(prefix + n, help=f"an event {instance_id} waits for") for n in names
+            if n.lower().startswith(incomplete.lower())]
+
+
+def complete_statuses(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Status names for -s (comma separated lists too: `-s RUNNING,FA` -> RUNNING,FAILED)."""
+    from wf.model import STATUS_NAMES
+
+    head, comma, last = incomplete.rpartition(",")
+    given = {p.strip().upper() for p in head.split(",")} if comma else set()
+    return [f"{head}{comma}{n}" for n in STATUS_NAMES if n.startswith(last.upper()) and n not in given]
+
+
+def workflow_name_completer(*, with_store: bool):
+    """Workflow names the live workers of the app registered (`wf run NAME`); with_store: also the
+    names of the instances in the store (`-w/--filter-name`)."""
+
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+        try:
+            opened = _completion_backend(ctx)
+            if opened is None:
+                return []
+            g, backend = opened
+            from click.shell_completion import CompletionItem
+
+            try:
+                names: dict[str, str] = {}
+                for worker in backend.workers():
+                    for name in worker.workflows or ():
+                        names.setdefault(name, "registered by a live worker")
+                if with_store:
+                    for name in backend.count_by(None, "name"):
+                        names.setdefault(name, "in the store")
+            finally:
+                g.close()
+            return [CompletionItem(n, help=h) for n, h in sorted(names.items())
+                    if n.lower().startswith(incomplete.lower())]
+        except Exception:
+            return []
+
+    return complete
 
 
 def _check_id(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -76,7 +169,7 @@ def _check_id(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 
 def instance_id_argument(name: str = "instance_id", **kwargs: Any):
     return click.argument(name, metavar=kwargs.pop("metavar", "ID"), callback=_check_id,
-                          shell_complete=complete_instance_ids, **kwargs)
+                          shell_complete=kwargs.pop("shell_complete", complete_instance_ids), **kwargs)
 
 
 def output_option(choices: tuple[str, ...], default: str = "short"):

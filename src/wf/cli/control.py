@@ -7,8 +7,10 @@ import click
 from wf.cli.bulk import check_selection, run_bulk, selection_options
 from wf.cli.common import (
     Globals,
-    complete_instance_ids,
+    LIVE_STATUSES,
+    complete_event_targets,
     exit_code_for,
+    instance_ids_in,
     instance_id_argument,
     pass_globals,
     read_payload,
@@ -50,7 +52,7 @@ def _already_holds(g: Globals, operation: str, instance_id: str) -> bool:
 
 @click.command("raise-event")
 @click.argument("targets", nargs=-1, metavar="ID/EVENT | ID... EVENT | --all EVENT",
-                shell_complete=complete_instance_ids)
+                shell_complete=complete_event_targets)
 @click.option("-x", "--input", "input_", metavar="JSON", help="Event data as JSON, @FILE, or - for stdin.")
 @selection_options
 @pass_globals
@@ -101,8 +103,9 @@ def _event_targets(targets: tuple[str, ...], all_: bool) -> tuple[list[str], str
     return list(targets[:-1]), targets[-1]
 
 
-def _ids_argument():
-    return click.argument("instance_ids", nargs=-1, metavar="ID...", shell_complete=complete_instance_ids)
+def _ids_argument(*statuses: str):
+    """ID...: completion offers the instances in the states the command applies to."""
+    return click.argument("instance_ids", nargs=-1, metavar="ID...", shell_complete=instance_ids_in(*statuses))
 
 
 def _unexpected_event_note(g: Globals, instance_id: str, event: str) -> str | None:
@@ -135,7 +138,7 @@ def _unexpected_event_note(g: Globals, instance_id: str, event: str) -> str | No
 
 
 @click.command("suspend")
-@_ids_argument()
+@_ids_argument("RUNNING", "PENDING")
 @click.option("-r", "--reason", metavar="TEXT", help="Why (recorded in the history and the audit trail).")
 @selection_options
 @pass_globals
@@ -161,7 +164,7 @@ def suspend_cmd(g: Globals, instance_ids: tuple[str, ...], reason: str | None, a
 
 
 @click.command("resume")
-@_ids_argument()
+@_ids_argument("SUSPENDED")
 @click.option("-r", "--reason", metavar="TEXT", help="Why (recorded in the history and the audit trail).")
 @selection_options
 @pass_globals
@@ -187,7 +190,7 @@ def resume_cmd(g: Globals, instance_ids: tuple[str, ...], reason: str | None, al
 
 
 @click.command("terminate")
-@_ids_argument()
+@_ids_argument(*LIVE_STATUSES)
 @click.option("--output", "output", metavar="JSON", help="The workflow's output as JSON (@FILE, - for stdin).")
 @click.option("--no-recursive", is_flag=True, help="Leave its child workflows running.")
 @click.option("-r", "--reason", metavar="TEXT", help="Why (recorded in the audit trail).")

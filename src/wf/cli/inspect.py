@@ -5,7 +5,16 @@ from __future__ import annotations
 import click
 
 from wf.cli import reads
-from wf.cli.common import Globals, instance_id_argument, output_option, pass_globals, require_state, timeout_seconds
+from wf.cli.common import (
+    Globals,
+    complete_statuses,
+    instance_id_argument,
+    output_option,
+    pass_globals,
+    require_state,
+    timeout_seconds,
+    workflow_name_completer,
+)
 from wf.cli.output import HISTORY_FORMATS, LIST_FORMATS, STATE_FORMATS, Renderer
 from wf.model import InvalidArgumentError, ListFilter, PendingItem, WorkflowState, WorkflowStatus
 
@@ -149,8 +158,9 @@ TERMINAL_LIMIT = reads.TERMINAL_LIMIT
 
 
 @click.command("list")
-@click.option("-w", "--filter-name", metavar="NAME", help="Only instances of this workflow.")
-@click.option("-s", "--filter-status", "statuses", metavar="STATUS", multiple=True,
+@click.option("-w", "--filter-name", metavar="NAME", help="Only instances of this workflow.",
+              shell_complete=workflow_name_completer(with_store=True))
+@click.option("-s", "--filter-status", "statuses", metavar="STATUS", multiple=True, shell_complete=complete_statuses,
               help="Only these statuses (repeatable, or comma separated): RUNNING, COMPLETED, FAILED, ...")
 @click.option("-m", "--filter-max-age", metavar="AGE", help="Only instances created within AGE (24h, 7d) or since a timestamp.")
 @click.option("--limit", type=click.IntRange(min=0), metavar="N",
@@ -208,9 +218,10 @@ def filter_options(fn):  # noqa: ANN001, ANN201 - a click decorator
     """The list filters (-w, -s, -m), shared by list and count."""
     fn = click.option("-m", "--filter-max-age", metavar="AGE",
                       help="Only instances created within AGE (24h, 7d) or since a timestamp.")(fn)
-    fn = click.option("-s", "--filter-status", "statuses", metavar="STATUS", multiple=True,
+    fn = click.option("-s", "--filter-status", "statuses", metavar="STATUS", multiple=True, shell_complete=complete_statuses,
                       help="Only these statuses (repeatable, or comma separated): RUNNING, COMPLETED, FAILED, ...")(fn)
-    return click.option("-w", "--filter-name", metavar="NAME", help="Only instances of this workflow.")(fn)
+    return click.option("-w", "--filter-name", metavar="NAME", help="Only instances of this workflow.",
+                        shell_complete=workflow_name_completer(with_store=True))(fn)
 
 
 @click.command("count")

@@ -7,7 +7,14 @@ from dataclasses import replace
 
 import click
 
-from wf.cli.common import Globals, complete_instance_ids, not_found, pass_globals
+from wf.cli.common import (
+    Globals,
+    complete_instance_ids,
+    complete_statuses,
+    not_found,
+    pass_globals,
+    workflow_name_completer,
+)
 from wf.cli.errors import ExitWith
 from wf.cli.inspect import parse_statuses
 from wf.cli.output import TERMINAL_IDS
@@ -18,11 +25,12 @@ from wf.model import TERMINAL_STATUSES, ListFilter, WfError, describe_ids, rfc33
 @click.argument("instance_ids", nargs=-1, metavar="[ID]...", shell_complete=complete_instance_ids)
 @click.option("--all", "all_", is_flag=True, help="Every finished instance (COMPLETED, FAILED, TERMINATED, CANCELED).")
 @click.option("--all-older-than", metavar="DUR", help="Every instance that finished more than DUR ago (720h, 30d).")
-@click.option("--all-filter-status", "statuses", metavar="STATUS", multiple=True,
+@click.option("--all-filter-status", "statuses", metavar="STATUS", multiple=True, shell_complete=complete_statuses,
               help="With --all / --all-older-than: only these statuses (repeatable or comma separated).")
-@click.option("-s", "--filter-status", "filter_statuses", metavar="STATUS", multiple=True,
+@click.option("-s", "--filter-status", "filter_statuses", metavar="STATUS", multiple=True, shell_complete=complete_statuses,
               help="Same as --all-filter-status (the list command's flag).")
-@click.option("-w", "--filter-name", metavar="NAME", help="With --all / --all-older-than: only instances of this workflow.")
+@click.option("-w", "--filter-name", metavar="NAME", shell_complete=workflow_name_completer(with_store=True),
+              help="With --all / --all-older-than: only instances of this workflow.")
 @click.option("-m", "--filter-max-age", metavar="AGE",
               help="With --all / --all-older-than: only instances created within AGE (24h, 7d) or since a timestamp.")
 @click.option("--force", is_flag=True, help="Also purge instances that have not finished.")

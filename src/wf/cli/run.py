@@ -14,12 +14,13 @@ from wf.cli.common import (
     prepare_app_overrides,
     read_payload,
     timeout_seconds,
+    workflow_name_completer,
 )
 from wf.model import validate_instance_id
 
 
 @click.command("run")
-@click.argument("name")
+@click.argument("name", shell_complete=workflow_name_completer(with_store=False))
 @click.option("-i", "--instance-id", metavar="ID", help="Instance id (1-64 letters, digits, '-', '_'); default a new uuid.")
 @click.option("-x", "--input", "input_", metavar="JSON", help="Input as JSON, @FILE to read a file, or - for stdin.")
 @click.option("-s", "--start-time", metavar="TIME", help="Start later: RFC 3339 / YYYY-MM-DD, or a duration from now (10m).")
