@@ -79,7 +79,8 @@ def test_full_walkthrough_through_wf_serve_with_a_token(serve_process, tmp_path)
     r = run_wf(env, "purge", "--all-older-than", "1h")
     assert r.returncode == 0 and r.stdout.startswith("Purged 0 instances"), r.stdout + r.stderr
     r = run_wf(env, "purge", "--all-older-than", "0s", "--dry-run")
-    assert r.returncode == 0 and r.stdout.startswith("Would purge 3 instances"), r.stdout
+    *ids, summary = r.stdout.splitlines()  # the ids it would purge (through wf serve's listing), then the count
+    assert r.returncode == 0 and len(ids) == 3 and summary.startswith("Would purge 3 instances"), r.stdout
     r = run_wf(env, "purge", "--all-older-than", "0s", "--all-filter-status", "FAILED")
     assert r.stdout.startswith("Purged 1 instance "), r.stdout + r.stderr
     r = run_wf(env, "purge", "--all-older-than", "0s")
