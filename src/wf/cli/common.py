@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -21,6 +21,9 @@ from wf.model import (
     WorkflowStatus,
     validate_instance_id,
 )
+
+if TYPE_CHECKING:
+    from wf.backends.base import Backend
 
 
 pass_globals = click.make_pass_decorator(Globals, ensure=True)
