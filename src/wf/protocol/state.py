@@ -7,7 +7,7 @@ model -> proto: what wf serve answers GetInstance and the waits with.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 from wf.model import FailureDetails, WfError, WorkflowState, WorkflowStatus
 from wf.protocol.stubs import orchestration
@@ -20,7 +20,7 @@ _EPOCH = datetime.fromtimestamp(0, tz=timezone.utc)
 def status_from_proto(value: int) -> WorkflowStatus:
     """An OrchestrationStatus number -> WorkflowStatus (same names, Dapr numbers them differently)."""
     try:
-        name = orchestration.OrchestrationStatus.Name(value)
+        name = orchestration.OrchestrationStatus.Name(cast(Any, value))  # typed stubs want their ValueType
     except ValueError:
         raise WfError(f"the engine reported an unknown runtime status {value}") from None
     return WorkflowStatus[name.removeprefix(_PREFIX)]
