@@ -20,12 +20,14 @@ what the server saw (`calls`, `max_in_flight`).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import Counter
 from concurrent import futures
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -323,6 +325,18 @@ class Served:
 
     def stop(self) -> None:
         self.server.stop(grace=None)
+
+
+@contextlib.contextmanager
+def served_sidecar(token: str | None = None) -> Iterator[Sidecar]:
+    """A Sidecar served on a loopback port for the duration, its address on .url (the tests' fixture)."""
+    sidecar = Sidecar(token=token)
+    served = Served(sidecar)
+    sidecar.url = served.url
+    try:
+        yield sidecar
+    finally:
+        served.stop()
 
 
 def serve_forever(port_file: str, count: int, token: str | None = None) -> None:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import grpc
 import pytest
-from sidecar_standin import TERMINAL, Served, Sidecar
+from sidecar_standin import TERMINAL, Served, Sidecar, served_sidecar
 from sidecar_standin import S as St
 
 from wf.backends import open_backend
@@ -32,11 +32,8 @@ TOKEN = "s3cret-token"
 
 @pytest.fixture
 def sidecar():
-    sc = Sidecar(token=TOKEN)
-    served = Served(sc)
-    sc.url = served.url
-    yield sc
-    served.stop()
+    with served_sidecar(TOKEN) as sc:
+        yield sc
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from sidecar_standin import S as St
-from sidecar_standin import Served, Sidecar
+from sidecar_standin import Served, Sidecar, served_sidecar
 
 from wf_testing import SCRUBBED_ENV
 
@@ -24,11 +24,8 @@ WF_EXE = shutil.which("wf", path=os.path.dirname(sys.executable))
 
 @pytest.fixture
 def sidecar():
-    sc = Sidecar(token=TOKEN)
-    served = Served(sc)
-    sc.url = served.url
-    yield sc
-    served.stop()
+    with served_sidecar(TOKEN) as sc:
+        yield sc
 
 
 def wf(url: str, *args: str, token: str | None = TOKEN, timeout: float = 60, **env: str):

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from sidecar_standin import Served, Sidecar
+from sidecar_standin import served_sidecar
 
 from wf_testing import SCRUBBED_ENV
 
@@ -23,11 +23,8 @@ WF_EXE = shutil.which("wf", path=os.path.dirname(sys.executable))
 
 @pytest.fixture
 def sidecar():
-    sc = Sidecar(token=TOKEN)
-    served = Served(sc)
-    sc.url = served.url
-    yield sc
-    served.stop()
+    with served_sidecar(TOKEN) as sc:
+        yield sc
 
 
 def wf(url: str, *args: str):
