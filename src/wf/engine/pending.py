@@ -52,9 +52,12 @@ def for_instance(store: Store, row: InstanceRow, now: float) -> list[PendingItem
         items.extend(_from_events(events, _tasks_by_id(rows.tasks), _child_statuses(store, row, events)))
     items.extend(_unconsumed(waiting, rows.inbox))
     if row.status in ("RUNNING", "PENDING") and not store.live_workers(row.app_id, now - lease_seconds()):
-        items.append(PendingItem("no_worker", message=(
-            f"no live worker of app {row.app_id!r}: start one with "
-            f"`wf{'' if row.app_id == 'default' else ' -a ' + row.app_id} worker --app MODULE:ATTR`")))
+        command = f"`wf{'' if row.app_id == 'default' else ' -a ' + row.app_id} worker --app MODULE:ATTR`"
+        if store.has_grpc_door(row.app_id, now - lease_seconds()):  # a wf serve awaits Dapr SDK workers
+            how = f"start the app's Dapr workflow runtime (it connects to wf serve's gRPC port) or {command}"
+        else:
+            how = f"start one with {command}"
+        items.append(PendingItem("no_worker", message=f"no live worker of app {row.app_id!r}: {how}"))
     elif row.status in ("RUNNING", "PENDING"):
         registered = store.registered_by_live_workers(row.app_id, now - lease_seconds())
         if registered is not None and row.name not in registered[0]:  # routing by name: nobody claims it

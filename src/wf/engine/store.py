@@ -1248,6 +1248,14 @@ class Store:
             ).fetchall()
         return [LiveWorkerRow(*r) for r in rows]
 
+    def has_grpc_door(self, app_id: str, since: float) -> bool:
+        """Whether a wf serve's gRPC door for this app is live (its lease row's heartbeat is newer than `since`)."""
+        with self.lock:
+            return self.conn.execute(
+                "SELECT 1 FROM workers WHERE kind = ? AND app_id = ? AND heartbeat >= ? LIMIT 1",
+                (HUB_KIND, app_id, since),
+            ).fetchone() is not None
+
     def held_by(self, worker_id: str) -> tuple[list[tuple[str, str]], int]:
         """What a worker holds: its instances (instance id, workflow name) and its number of tasks."""
         instances = self.conn.execute("SELECT instance_id, name FROM instances WHERE owner = ? ORDER BY iid",

@@ -133,6 +133,11 @@ def test_connected_sdk_workers_are_listed_and_counted_and_the_hub_is_not(serve, 
         return json.loads(r.stdout)
 
     assert connected() == 0 and workers() == []  # the gRPC door's own lease row is no worker
+    r = serve.wf("run", "chaining", "-i", "nobody-runs-it", "-q")
+    assert r.returncode == 0, r.stderr
+    card = serve.wf("get", "nobody-runs-it").stdout  # wf get says how to get it run: an SDK app, here
+    assert "no live worker of app 'default': start the app's Dapr workflow runtime" in " ".join(card.split())
+    assert serve.wf("terminate", "nobody-runs-it", "-q").returncode == 0
     procs = [serve.start_worker(tmp_path / f"worker-{n}.log") for n in range(2)]
     try:
         wait_until(lambda: connected() == 2, 60, what="two SDK workers to be counted")
