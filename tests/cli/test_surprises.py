@@ -115,6 +115,8 @@ def test_unknown_profile_is_an_error_listing_the_known_ones(db, backend, tmp_pat
         (("config", "use", "prod"), {}, "unknown profile 'prod'; the profiles are: default, remote; "
                                         "'wf --profile prod config set KEY VALUE' creates it"),
         (("config", "get", "db", "--profile", "remot"), {}, "did you mean 'remote'?"),
+        (("config", "list", "--profile", "remot"), {}, "did you mean 'remote'?"),
+        (("config", "list", "-o", "json"), {"WF_PROFILE": "prod"}, "unknown profile 'prod'"),
     ]
     for args, env, message in cases:
         r = run_wf(db, *args, **env)

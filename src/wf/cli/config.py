@@ -179,11 +179,13 @@ def config_get(g: Globals, key: str) -> None:
 @pass_globals
 def config_list(g: Globals, fmt: str) -> None:
     """Show every profile (tokens masked); * marks the active one."""
-    from wf.settings import active_profile, config_path
+    from wf.settings import DEFAULT_PROFILE, active_profile, config_path, unknown_profile
 
     config = _load()
     current = active_profile(g.profile, config)
     profiles = config.get("profiles", {})
+    if current not in profiles and current != DEFAULT_PROFILE:  # as every other command: name the known ones
+        raise unknown_profile(current, profiles)
     if fmt == "json":
         g.out.json_value({
             "path": str(config_path()),
