@@ -147,12 +147,20 @@ def run_wf(db: str, *args: str, timeout: float = 30, input: str | None = None, *
 
 @pytest.fixture
 def worker_proc(db):
-    """Start `wf worker --app tests/cli/apps.py:wfr` on the temp store; stopped (SIGTERM) at teardown."""
+    """Start `wf worker --app tests/cli/apps.py:wfr` on the temp store; stopped (SIGTERM) at teardown.
+    Its output goes to files beside the store (read them with worker_log): a pipe nobody reads
+    would block a worker that logs more than the pipe holds."""
     procs: list[subprocess.Popen] = []
+    files: list[Any] = []
 
     def start(*extra: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        log = Path(db).with_name(f"worker-{len(procs)}.log")
+        out = open(log.with_suffix(".out"), "w")  # noqa: SIM115 - closed at teardown
+        err = open(log, "w")  # noqa: SIM115 - closed at teardown
+        files.extend((out, err))
         p = subprocess.Popen([WF_EXE, *extra, "worker", "--app", APP_SPEC], env=wf_env(db, **(env or {})),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             stdout=out, stderr=err, text=True)
+        p.log_path = log  # type: ignore[attr-defined]
         procs.append(p)
         return p
 
@@ -165,9 +173,13 @@ def worker_proc(db):
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        for stream in (p.stdout, p.stderr):
-            if stream:
-                stream.close()
+    for f in files:
+        f.close()
+
+
+def worker_log(p: subprocess.Popen) -> str:
+    """What a worker_proc worker has written on stderr so far."""
+    return p.log_path.read_text(encoding="utf-8")  # type: ignore[attr-defined]
 
 
 @pytest.fixture

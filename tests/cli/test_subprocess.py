@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 
-from cli_testing import WF_EXE, run_wf, timed_out_after, wait_until, wf_env
+from cli_testing import WF_EXE, run_wf, timed_out_after, wait_until, wf_env, worker_log
 
 
 def status(db: str, iid: str) -> str | None:
@@ -95,7 +95,8 @@ def test_worker_drains_on_sigterm(db, worker_proc):
     run_wf(db, "run", "sleepy", "-i", "s-nap", "-x", "0.5")
     wait_until(lambda: "TaskScheduled" in history_types(db, "s-nap"), 20, "activity scheduled")
     p.send_signal(signal.SIGTERM)
-    _, err = p.communicate(timeout=20)
+    p.wait(timeout=20)
+    err = worker_log(p)
     assert p.returncode == 0, err
     assert "draining" in err and "wf worker: stopped" in err and "Traceback" not in err
     # The activity in flight finished and its result was committed: the next worker completes the
@@ -118,18 +119,7 @@ def test_worker_second_signal_exits_at_once(db, worker_proc):
 
 
 def _stderr_has(p: subprocess.Popen, text: str) -> bool:
-    import os
-    import select
-
-    fd = p.stderr.fileno()
-    buf = getattr(p, "_seen", "")
-    while select.select([fd], [], [], 0)[0]:
-        chunk = os.read(fd, 4096).decode()
-        if not chunk:
-            break
-        buf += chunk
-    p._seen = buf
-    return text in buf
+    return text in worker_log(p)
 
 
 def test_usage_error_in_subprocess(db):
