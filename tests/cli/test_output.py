@@ -237,3 +237,23 @@ def test_forced_bulk_purge_counts_live_instances(wf, backend, terminal):
     r = wf("purge", "--all", "--force", input="y\n")
     assert f"Purge 1 instance (any status) of app default in {backend.path}? [y/N]" in r.stderr
     assert r.exit_code == 0 and backend.get("live-1") is None
+
+
+def test_history_rows_show_when_an_event_arrived_if_it_was_recorded_later():
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    events = [HistoryEvent(-1, "ExecutionStarted", t0, "approval"),
+              HistoryEvent(-1, "ExecutionSuspended", t0 + timedelta(seconds=1)),
+              HistoryEvent(-1, "ExecutionResumed", t0 + timedelta(seconds=4)),
+              HistoryEvent(-1, "EventRaised", t0 + timedelta(seconds=2), "go", data='"ok"'),  # raised while suspended
+              HistoryEvent(-1, "ExecutionCompleted", t0 + timedelta(seconds=4.5), data='"ok"')]
+    rows = output.history_rows(events, wide=False)
+    assert [(r["TYPE"], r["ELAPSED"], r["ARRIVED"]) for r in rows] == [
+        ("ExecutionStarted", "0ms", ""), ("ExecutionSuspended", "1s", ""), ("ExecutionResumed", "4s", ""),
+        ("EventRaised", "4s", "2s"),  # recorded after the resume, no earlier
+        ("ExecutionCompleted", "4.5s", "")]
+    assert "ARRIVED" not in output.history_rows(events[:3], wide=False)[0]  # in order: no such column
+    # a followed history keeps its layout: one clock across batches, the arrival in DETAILS
+    clock = output.HistoryClock()
+    first, second = output.history_rows(events[:3], False, clock), output.history_rows(events[3:], False, clock)
+    assert "ARRIVED" not in first[0] and "ARRIVED" not in second[0]
+    assert second[0]["ELAPSED"] == "4s" and second[0]["DETAILS"].startswith("arrived 2s; ")

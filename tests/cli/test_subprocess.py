@@ -74,6 +74,32 @@ def test_suspend_resume_terminate_and_wait_codes(db, worker_proc):
     assert "ExecutionSuspended" in types and "ExecutionResumed" in types and "ExecutionTerminated" in types
 
 
+def test_history_says_when_an_event_raised_while_suspended_arrived(db, worker_proc):
+    """Events are listed as recorded; one raised while suspended is recorded after the resume, so
+    the table gains an ARRIVED column for it (ELAPSED: when recorded, no earlier than the resume)."""
+    worker_proc()
+    run_wf(db, "run", "waiter", "-i", "s-late")
+    wait_until(lambda: status(db, "s-late") == "RUNNING", 20, "s-late running")
+    assert run_wf(db, "suspend", "s-late").returncode == 0
+    wait_until(lambda: status(db, "s-late") == "SUSPENDED", 20, "s-late suspended")
+    assert run_wf(db, "raise-event", "s-late", "go", "-x", '"late"').returncode == 0
+    assert "EventRaised" not in history_types(db, "s-late")  # buffered while suspended
+    assert run_wf(db, "resume", "s-late").returncode == 0
+    assert run_wf(db, "wait", "s-late", "--timeout", "20s", "-q").returncode == 0
+    events = [json.loads(line) for line in run_wf(db, "history", "s-late", "-o", "jsonl").stdout.splitlines()]
+    types = [e["event_type"] for e in events]
+    raised, resumed = types.index("EventRaised"), types.index("ExecutionResumed")
+    assert raised > resumed and events[raised]["timestamp"] < events[resumed]["timestamp"]
+    lines = run_wf(db, "history", "s-late").stdout.splitlines()
+    header, rows = lines[0], {line.split()[0]: line for line in lines[1:]}
+    at, elapsed_at = header.index("ARRIVED"), header.index("ELAPSED")
+    cell = lambda line, pos: line[pos:].split("  ")[0].strip()  # noqa: E731
+    assert cell(rows["EventRaised"], at) != "" and cell(rows["ExecutionResumed"], at) == ""
+    assert cell(rows["EventRaised"], elapsed_at) == cell(rows["ExecutionResumed"], elapsed_at)
+    run_wf(db, "run", "doubler", "-i", "s-plain", "-x", "2", "--wait", "--timeout", "20s")
+    assert "ARRIVED" not in run_wf(db, "history", "s-plain").stdout.splitlines()[0]
+
+
 def test_terminate_no_recursive_against_worker(db, worker_proc):
     worker_proc()
     run_wf(db, "run", "parent", "-i", "s-par")

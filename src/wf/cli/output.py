@@ -254,25 +254,53 @@ def event_details(ev: HistoryEvent) -> str:
     return " ".join(p for p in parts if p)
 
 
-def history_rows(events: list[HistoryEvent], wide: bool, start: datetime | None = None) -> list[dict[str, str]]:
-    """start: what ELAPSED counts from (the first event's time unless given: a followed history
-    arrives in batches)."""
+class HistoryClock:
+    """When events were recorded, as far as a history tells. Events are listed in the order they
+    were recorded, but each carries the time it arrived: one raised while the instance was
+    suspended is recorded after the resume, with its earlier time. So an event was recorded no
+    earlier than every event before it: ELAPSED is that running maximum, and ARRIVED an arrival
+    time that differs from it. One clock spans a followed history's batches."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.start, self.latest = start, start
+
+    def times(self, ev: HistoryEvent) -> tuple[str, str]:
+        """(ELAPSED, ARRIVED) of the next event: ARRIVED is '' unless it shows another time."""
+        if self.start is None:
+            self.start = self.latest = ev.timestamp
+        assert self.latest is not None
+        self.latest = max(self.latest, ev.timestamp)
+        recorded = humanize_elapsed(max(0.0, (self.latest - self.start).total_seconds()))
+        arrived = humanize_elapsed(max(0.0, (ev.timestamp - self.start).total_seconds()))
+        return recorded, "" if arrived == recorded else arrived
+
+
+def history_rows(events: list[HistoryEvent], wide: bool, clock: HistoryClock | None = None) -> list[dict[str, str]]:
+    """The table rows of history events; an ARRIVED column only when an event's arrival differs
+    from when it was recorded (see HistoryClock). A followed history passes its clock along and
+    gets the arrival in DETAILS instead, since its columns are fixed by the first batch."""
     rows = []
-    if start is None:
-        start = events[0].timestamp if events else None
+    followed = clock is not None
+    clock = clock or HistoryClock()
     for ev in events:
-        elapsed = (ev.timestamp - start).total_seconds() if start is not None else 0.0
+        elapsed, arrived = clock.times(ev)
         details = event_details(ev)
+        if followed and arrived:
+            details = f"arrived {arrived}; {details}" if details else f"arrived {arrived}"
         row = {
             "TYPE": ev.event_type,
             "NAME": ev.name or "",
             "EVENTID": str(ev.event_id),
-            "ELAPSED": humanize_elapsed(max(0.0, elapsed)),
+            "ELAPSED": elapsed,
+            "ARRIVED": arrived,
             "DETAILS": details if wide else clip(details),
         }
         if wide:
             row = {"TIMESTAMP": rfc3339(ev.timestamp) or "", **row}
         rows.append(row)
+    if followed or not any(r["ARRIVED"] for r in rows):
+        for r in rows:
+            del r["ARRIVED"]
     return rows
 
 
@@ -281,7 +309,7 @@ def history_rows(events: list[HistoryEvent], wide: bool, start: datetime | None 
 PAGE_ROWS = 50  # rows per page of a streamed table
 CUT_COLUMNS = ("CUSTOM STATUS", "FAILURE MESSAGE", "DETAILS", "NAME")  # cut with an ellipsis to fit
 NEVER_CUT = ("ID", "STATUS", "TYPE", "EVENTID")  # copyable: never cut, never wrapped
-DROP_ORDER = ("CUSTOM STATUS", "FAILURE MESSAGE", "DETAILS", "LAST UPDATE", "CREATED", "TIMESTAMP", "ELAPSED",
+DROP_ORDER = ("CUSTOM STATUS", "FAILURE MESSAGE", "DETAILS", "LAST UPDATE", "CREATED", "TIMESTAMP", "ARRIVED", "ELAPSED",
               "AGE", "NAME")  # at a narrow terminal these go, in this order, rather than wrap
 MIN_CUT = {"NAME": 10}
 ANSI_CODES = {"bold": "1", "red": "31", "green": "32", "yellow": "33", "blue": "34", "magenta": "35", "cyan": "36"}
@@ -755,11 +783,10 @@ class Renderer:
             return self.dict_stream(rows(), fmt)
         wide = fmt == "wide"
         stream = TableStream(self, None, self.terminal_width(), floor=FOLLOW_FLOOR)
-        start, n = None, 0
+        clock, n = HistoryClock(), 0
         for batch in batches:
             if batch:
-                start = start or batch[0].timestamp
-                stream.write(history_rows(batch, wide, start))
+                stream.write(history_rows(batch, wide, clock))
                 n += len(batch)
         return n
 
