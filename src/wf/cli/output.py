@@ -619,7 +619,9 @@ class Renderer:
             workers = report["live_workers"]
             self.line(f"live workers    {len(workers)}")
             for w in workers:
-                self.line(f"  {w['worker_id']} (pid {w['pid']} on {w['host']}, heartbeat {w['heartbeat_age_s']}s ago)")
+                kind = "" if w.get("kind", "worker") == "worker" else f"{w['kind']}, "  # a wf serve's gRPC door
+                self.line(f"  {w['worker_id']} ({kind}pid {w['pid']} on {w['host']}, "
+                          f"heartbeat {w['heartbeat_age_s']}s ago)")
         for p in report["problems"]:
             self.line(f"problem         {p}")
         for r in report["repaired"]:

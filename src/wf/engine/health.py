@@ -64,7 +64,8 @@ def _fill(store: Store, report: dict[str, Any], repair: bool) -> None:
     now = time.time()
     workers = attempt("workers", store.workers) or []
     report["live_workers"] = [
-        {"worker_id": w.worker_id, "host": w.host, "pid": w.pid, "heartbeat_age_s": round(now - w.heartbeat, 1)}
+        {"worker_id": w.worker_id, "kind": w.kind or "worker", "host": w.host, "pid": w.pid,
+         "heartbeat_age_s": round(now - w.heartbeat, 1)}
         for w in workers if now - w.heartbeat < LIVE_WORKER_SECONDS
     ]
     if not repair:

@@ -292,6 +292,7 @@ class WorkerRow:
     heartbeat: float
     pid_ns: str | None = None  # /proc/self/ns/pid of the worker's process (None: unknown)
     boot_id: str | None = None  # the kernel's boot id when it started (None: unknown)
+    kind: str | None = None  # None: a worker process; HUB_KIND / STREAM_KIND: a wf serve's gRPC door
 
 
 def store_error(path: str | os.PathLike, exc: BaseException) -> StoreError:
@@ -1229,7 +1230,7 @@ class Store:
 
     def workers(self) -> list[WorkerRow]:
         return [WorkerRow(*r) for r in
-                self.conn.execute("SELECT worker_id, host, pid, heartbeat, pid_ns, boot_id FROM workers")]
+                self.conn.execute("SELECT worker_id, host, pid, heartbeat, pid_ns, boot_id, kind FROM workers")]
 
     def live_workers(self, app_id: str | None, since: float) -> list[LiveWorkerRow]:
         """Workers whose heartbeat is newer than `since` (of one app, or all), with the number of

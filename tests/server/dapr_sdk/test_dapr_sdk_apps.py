@@ -147,6 +147,9 @@ def test_connected_sdk_workers_are_listed_and_counted_and_the_hub_is_not(serve, 
         assert all(w["host"].startswith("127.0.0.1:") for w in listed) and listed[0]["host"] != listed[1]["host"]
         table = serve.wf("workers").stdout
         assert listed[0]["host"] in table and listed[1]["host"] in table
+        leases = json.loads(serve.wf("doctor", "-o", "json").stdout)["live_workers"]  # doctor: every lease row, labelled
+        assert sorted(w["kind"] for w in leases) == ["grpc-hub", "grpc-stream", "grpc-stream"]
+        assert "(grpc-hub, pid" in serve.wf("doctor").stdout
         procs[0].kill()
         procs[0].wait()
         wait_until(lambda: connected() == 1, 60, what="the killed worker to leave the count")
