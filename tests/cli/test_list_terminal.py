@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
 
 import pexpect
 import pytest
@@ -50,6 +51,15 @@ def test_ls_at_a_terminal_shows_the_newest_50_and_a_footer(db, many):
     assert len(lines) == 57 and lines[-1] == "50 PENDING · 3 TERMINATED · 2 SUSPENDED; 55 shown"
     lines = at_terminal(db, "ls", "-s", "SUSPENDED", "--limit", "1")
     assert lines[-1] == "2 SUSPENDED; 1 of 2 shown (--limit N for more, --limit 0 for all)"
+
+
+def test_ls_oldest_lists_oldest_first_with_the_filters(db, many):
+    lines = at_terminal(db, "ls", "--oldest", "--limit", "3")
+    assert [line.split()[1] for line in lines[1:-1]] == ["inst-000", "inst-001", "inst-002"]
+    lines = at_terminal(db, "ls", "-s", "PENDING", "--oldest", "--limit", "2")
+    assert [line.split()[1] for line in lines[1:-1]] == ["inst-005", "inst-006"]
+    piped = subprocess.run([WF_EXE, "ls", "--oldest", "-o", "ids"], env=wf_env(db), capture_output=True, text=True)
+    assert piped.stdout.split() == [f"inst-{i:03d}" for i in range(55)]
 
 
 def test_ls_fits_a_narrow_terminal_without_cutting_ids_or_statuses(db, many):

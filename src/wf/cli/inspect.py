@@ -165,11 +165,12 @@ TERMINAL_LIMIT = reads.TERMINAL_LIMIT
 @click.option("-m", "--filter-max-age", metavar="AGE", help="Only instances created within AGE (24h, 7d) or since a timestamp.")
 @click.option("--limit", type=click.IntRange(min=0), metavar="N",
               help=f"At most N instances, newest first; 0 for all [default: {TERMINAL_LIMIT} at a terminal, else all].")
+@click.option("--oldest", is_flag=True, help="Oldest first: with -s RUNNING, the longest running.")
 @output_option(LIST_FORMATS)
 @watch_options
 @pass_globals
 def list_cmd(g: Globals, filter_name: str | None, statuses: tuple[str, ...], filter_max_age: str | None,
-             limit: int | None, fmt: str, watch: bool, interval: str | None) -> None:
+             limit: int | None, oldest: bool, fmt: str, watch: bool, interval: str | None) -> None:
     """List instances, newest first (alias: ls). Every format streams: the first row comes at
     once, memory stays flat over millions. At a terminal: the newest 50, and a footer with the
     counts by status and how many more there are.
@@ -185,12 +186,14 @@ def list_cmd(g: Globals, filter_name: str | None, statuses: tuple[str, ...], fil
       wf list -s FAILED -o ids | xargs -n1 wf history
       wf list -o jsonl > instances.jsonl             # streams; flat memory
       wf ls --watch -s RUNNING
+      wf ls -s RUNNING --oldest --limit 10           # the longest running
     """
     fmt = fmt.lower()
     secs = watch_interval(watch, interval)
     flt = list_filter(filter_name, statuses, filter_max_age)
+    order = "oldest" if oldest else "newest"
     if not watch:
-        return reads.show_list(g, flt, limit, fmt)
+        return reads.show_list(g, flt, limit, fmt, order)
     tty = g.out.tty
     table = fmt in ("short", "wide")
     redraw = watch and tty and table
@@ -201,7 +204,7 @@ def list_cmd(g: Globals, filter_name: str | None, statuses: tuple[str, ...], fil
     backend = g.backend()
 
     def states():  # noqa: ANN202 - an iterator of WorkflowState
-        return backend.list(flt, limit=limit or None, fetch_payloads=not table and fmt != "ids")
+        return backend.list(flt, limit=limit or None, fetch_payloads=not table and fmt != "ids", order=order)
 
     def draw(out: Renderer, rows) -> None:  # noqa: ANN001 - any iterable of WorkflowState
         shown = out.states(rows, fmt)

@@ -30,13 +30,13 @@ def show_history(g: Globals, instance_id: str, fmt: str) -> None:
     g.out.history(events, fmt)
 
 
-def show_list(g: Globals, flt: ListFilter, limit: int | None, fmt: str) -> None:
+def show_list(g: Globals, flt: ListFilter, limit: int | None, fmt: str, order: str = "newest") -> None:
     tty = g.out.tty
     if limit is None and tty:
         limit = TERMINAL_LIMIT
     backend = g.backend()
     table = fmt in ("short", "wide")
-    states = backend.list(flt, limit=limit or None, fetch_payloads=not table and fmt != "ids")
+    states = backend.list(flt, limit=limit or None, fetch_payloads=not table and fmt != "ids", order=order)
     shown = g.out.states(states, fmt)
     if tty and table and shown:
         g.out.list_footer(status_counts(backend, flt), shown, limited=limit is not None and 0 < limit <= shown)
