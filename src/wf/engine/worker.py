@@ -168,12 +168,19 @@ class _ActivityThreads:
         self._queued = 0
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._queue.put((fn, args))
+        self.submit_many([(fn, args)])
+
+    def submit_many(self, items: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> None:
+        """Queue calls; start as many threads as the queue has calls no idle thread will take."""
+        put = self._queue.put
+        for item in items:
+            put(item)
         with self._lock:
-            self._queued += 1
-            if self._queued > self._idle and self._threads < self._size:
-                self._threads += 1
-                threading.Thread(target=self._run, name="wf-activity", daemon=True).start()
+            self._queued += len(items)
+            more = min(self._queued - self._idle, self._size - self._threads)
+            self._threads += max(0, more)
+        for _ in range(more):
+            threading.Thread(target=self._run, name="wf-activity", daemon=True).start()
 
     def _run(self) -> None:
         while True:
@@ -557,8 +564,8 @@ class Worker:
         if self._metrics is not None and stepped:
             self._count_steps(stepped)
         self._data_version = store.data_version()
-        for t in tasks:
-            self._start_activity(t)
+        if tasks:
+            self._start_activities(tasks)
         self._stepping.update(w.row.iid for w in work)
         self._todo.extend(work)
         if advance:
@@ -881,9 +888,22 @@ class Worker:
 
     # ------------------------------------------------------------------------------ activities
 
-    def _start_activity(self, t: TaskRow) -> None:
+    def _start_activities(self, tasks: list[TaskRow]) -> None:
+        """Hand the claimed tasks to the activity threads (sync) or the event loop (async), the
+        sync ones in one batch: one lock round and thread check per turn, not per task."""
         with self._inflight_lock:
-            self._inflight += 1
+            self._inflight += len(tasks)
+        calls = []
+        for t in tasks:
+            call = self._start_activity(t)
+            if call is not None:
+                calls.append(call)
+        if calls:
+            assert self._pool is not None
+            self._pool.submit_many(calls)
+
+    def _start_activity(self, t: TaskRow) -> tuple[Callable[..., Any], tuple[Any, ...]] | None:
+        """Start one task counted in flight; a sync activity is returned as the call to queue."""
         if self._metrics is not None:
             self._metrics.activity_started(self.app_id, t.name)
             self._activity_began[t.id] = time.perf_counter()
@@ -893,14 +913,13 @@ class Worker:
             failure = FailureDetails(f"activity {t.name!r} is not registered with this worker (app {self.app_id!r})",
                                      "ActivityNotRegistered")
             self._finish(t, None, failure)
-            return
+            return None
         ctx = WorkflowActivityContext(t.instance_id, t.task_id, t.name, lambda: self._propagated_to(t))
         if self._is_async(fn):
             future = asyncio.run_coroutine_threadsafe(self._call_async(fn, ctx, t), self._event_loop())
             future.add_done_callback(lambda f: self._finish_future(t, f))
-        else:
-            assert self._pool is not None
-            self._pool.submit(self._call_sync, fn, ctx, t)
+            return None
+        return self._call_sync, (fn, ctx, t)
 
     def _is_async(self, fn: Callable[..., Any]) -> bool:
         """asyncio.iscoroutinefunction, asked once per activity function (it inspects the code)."""
