@@ -9,6 +9,7 @@ must fire while no runtime is up, a gap between two creation times).
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -40,6 +41,17 @@ def wait_until(predicate: Callable[[], Any], timeout: float = DEFAULT_WAIT, inte
             detail = f" (last assertion: {last_exc})" if last_exc else ""
             pytest.fail(f"timed out after {timeout}s waiting for {what or predicate}{detail}")
         time.sleep(interval)
+
+
+def stop_process(p: subprocess.Popen, timeout: float = 15) -> None:
+    """SIGTERM a process the test started and wait for it; SIGKILL it if it does not end in time."""
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 def stays(predicate: Callable[[], Any], duration: float, interval: float = 0.02, what: str = "") -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from wf_testing import SCRUBBED_ENV
+from wf_testing import SCRUBBED_ENV, stop_process
 
 HERE = Path(__file__).resolve().parent
 APPS = HERE / "apps.py"
@@ -166,13 +166,7 @@ def worker_proc(db):
 
     yield start
     for p in procs:
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_process(p)
     for f in files:
         f.close()
 

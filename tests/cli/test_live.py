@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 import pexpect
 import pytest
 from cli_testing import APP_SPEC, HERE, WF_EXE, one_error_line, run_wf, wait_until, wf_env
+from wf_testing import stop_process
 
 from wf.model import HistoryEvent, WorkflowState, WorkflowStatus
 
@@ -426,13 +427,8 @@ class Serve:
         return False
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, 20)
         self.log.close()
 
 

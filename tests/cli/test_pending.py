@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from cli_testing import HERE, WF_EXE, run_wf, wait_until, wf_env
+from wf_testing import stop_process
 
 OPS_APP = f"{HERE / 'ops_apps.py'}:wfr"
 
@@ -28,12 +29,7 @@ def ops_worker(db):
 
     yield start
     for p in procs:
-        p.terminate()
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        stop_process(p)
 
 
 def pending(db: str, iid: str) -> list[dict]:

@@ -10,6 +10,7 @@ import subprocess
 
 import pytest
 from cli_testing import HERE, WF_EXE, run_wf, wait_until, wf_env
+from wf_testing import stop_process
 
 OPS_APP = f"{HERE / 'ops_apps.py'}:wfr"
 
@@ -26,12 +27,7 @@ def ops_worker(db):
 
     yield start
     for p in procs:
-        p.terminate()
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        stop_process(p)
 
 
 def workers(db: str, *args: str) -> list[dict]:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from wf_testing import stop_process
 
 from rel_testing import WF_EXE, wf_env
 
@@ -59,13 +60,7 @@ class Server:
                 time.sleep(0.05)
 
     def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         return self.log.read_text()
 
 

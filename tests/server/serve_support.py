@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from wf_testing import SCRUBBED_ENV
+from wf_testing import SCRUBBED_ENV, stop_process
 
 HERE = Path(__file__).resolve().parent
 APP_SPEC = f"{HERE / 'serve_app.py'}:wfr"
@@ -129,11 +129,5 @@ class ServeProcess:
         return False
 
     def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 20)
         return self.log.read_text()

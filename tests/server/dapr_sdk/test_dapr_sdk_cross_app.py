@@ -10,7 +10,7 @@ import subprocess
 
 from conftest import HERE
 from serve_support import WF_EXE, wf_env
-from wf_testing import wait_until
+from wf_testing import stop_process, wait_until
 
 
 def test_cross_app_activities_and_children_run_on_the_target_apps_workers(grpc_serve, tmp_path):
@@ -37,13 +37,7 @@ def test_cross_app_activities_and_children_run_on_the_target_apps_workers(grpc_s
         assert json.loads(state.serialized_output) == ["HI!", "b_child(HI!)", 42, 11]
     finally:
         for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+            stop_process(p, 20)
 
     # each child lives in its target app, beside the parent of app-a, in the one store
     def listed(app: str) -> list[dict]:
