@@ -13,6 +13,8 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from common import fresh_db, report
@@ -58,6 +60,27 @@ apps.wfr.shutdown()
 print(json.dumps({"max_wait_ms": max(waits) * 1000, "transactions": len(waits), "workflows": done}))
 '''
 
+@contextmanager
+def busy_worker(db: str) -> Iterator[tuple[dict[str, str], dict]]:
+    """A worker process keeps running workflows on db while the block runs: yields the environment
+    to run wf with and a dict that gets the worker's figures (max_wait_ms, workflows) at the end."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WF_")}
+    env["PYTHONPATH"] = f"{HERE}:{HERE.parent / 'src'}"
+    worker = subprocess.Popen([sys.executable, "-c", BUSY_WORKER, db], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env=env, cwd=HERE)
+    assert worker.stdin is not None
+    worker.stdin.write("go\n")
+    worker.stdin.flush()
+    time.sleep(1.0)  # the worker is up and busy
+    busy: dict = {}
+    try:
+        yield env, busy
+    finally:
+        worker.stdin.write("stop\n")
+        worker.stdin.flush()
+        busy.update(json.loads(worker.communicate(timeout=60)[0].strip().splitlines()[-1]))
+
+
 if __name__ == "__main__":
     db = fresh_db()
     cache = Path(os.environ.get("WF_BENCH_DIR", "/tmp/wf-bench")) / f"wf-{N}.db"
@@ -65,21 +88,12 @@ if __name__ == "__main__":
         shutil.copy(cache, db)
     else:
         populate(db, N)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WF_")}
-    env["PYTHONPATH"] = f"{HERE}:{HERE.parent / 'src'}"
-    worker = subprocess.Popen([sys.executable, "-c", BUSY_WORKER, db], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True, env=env, cwd=HERE)
-    worker.stdin.write("go\n")
-    worker.stdin.flush()
-    time.sleep(1.0)  # the worker is up and busy
-    t = time.perf_counter()
-    purge = subprocess.Popen([str(BIN / "wf"), "--db", db, "purge", "--all-older-than", "1h", "-y"], env=env,
-                             stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(purge.pid, 0)
-    elapsed = time.perf_counter() - t
-    worker.stdin.write("stop\n")
-    worker.stdin.flush()
-    busy = json.loads(worker.communicate(timeout=60)[0].strip().splitlines()[-1])
+    with busy_worker(db) as (env, busy):
+        t = time.perf_counter()
+        purge = subprocess.Popen([str(BIN / "wf"), "--db", db, "purge", "--all-older-than", "1h", "-y"], env=env,
+                                 stdout=subprocess.DEVNULL)
+        _, status, usage = os.wait4(purge.pid, 0)
+        elapsed = time.perf_counter() - t
     assert os.waitstatus_to_exitcode(status) == 0
     report("purge", instances=N, seconds=round(elapsed, 2), instances_per_s=round(N / elapsed),
            peak_rss_mb=round(usage.ru_maxrss / 1024, 1), worker_max_lock_wait_ms=round(busy["max_wait_ms"], 1),
