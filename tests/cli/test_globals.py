@@ -10,7 +10,7 @@ from cli_testing import one_error_line
 class Recorder:
     app_id = "default"
 
-    def list(self, flt=None, *, limit=None, fetch_payloads=False):
+    def list(self, flt=None, *, limit=None, fetch_payloads=False, order="newest"):
         return iter(())
 
     def close(self):

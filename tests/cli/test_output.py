@@ -158,7 +158,7 @@ def test_list_jsonl_streams_through_the_command(wf, monkeypatch):
     class Source:
         app_id = "default"
 
-        def list(self, flt=None, *, limit=None, fetch_payloads=False):
+        def list(self, flt=None, *, limit=None, fetch_payloads=False, order="newest"):
             for i in range(5):
                 produced.append(i)
                 yield state(f"s{i}")
