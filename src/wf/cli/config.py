@@ -179,13 +179,12 @@ def config_get(g: Globals, key: str) -> None:
 @pass_globals
 def config_list(g: Globals, fmt: str) -> None:
     """Show every profile (tokens masked); * marks the active one."""
-    from wf.settings import DEFAULT_PROFILE, active_profile, config_path, unknown_profile
+    from wf.settings import active_profile, config_path, profile_values
 
     config = _load()
+    profile_values(g.profile, config)  # an unknown profile is an error here too, naming the known ones
     current = active_profile(g.profile, config)
     profiles = config.get("profiles", {})
-    if current not in profiles and current != DEFAULT_PROFILE:  # as every other command: name the known ones
-        raise unknown_profile(current, profiles)
     if fmt == "json":
         g.out.json_value({
             "path": str(config_path()),
@@ -211,10 +210,9 @@ def config_use(g: Globals, profile: str) -> None:
     exist: create one with `wf --profile NAME config set KEY VALUE`."""
     _check_profile_name(profile)
     config = _load()
-    from wf.settings import DEFAULT_PROFILE, unknown_profile
+    from wf.settings import profile_values
 
-    if profile not in config.get("profiles", {}) and profile != DEFAULT_PROFILE:
-        raise unknown_profile(profile, config.get("profiles", {}))
+    profile_values(profile, config)  # it must exist (or be the implicit default)
     config["current"] = profile
     config.setdefault("profiles", {}).setdefault(profile, {})
     write_config(config)
