@@ -203,6 +203,13 @@ def pending_line(item: PendingItem, now: datetime) -> str:
     return item.message or k
 
 
+def waits_and_warnings(pending: list[PendingItem], now: datetime) -> tuple[list[str], list[str]]:
+    """What an instance waits for (one line each) and the missing-worker warnings of its pending list."""
+    waits = [pending_line(i, now) for i in pending if i.kind not in ("unconsumed_event", "no_worker")]
+    warnings = [i.message or "no live worker can run it" for i in pending if i.kind == "no_worker"]
+    return waits, warnings
+
+
 def pending_fields(pending: list[PendingItem] | None, state: WorkflowState) -> list[tuple[str, str]]:
     """The card's "Waiting for" rows: what blocks the instance, events nobody took, a missing worker."""
     if state.runtime_status.is_terminal:
@@ -211,15 +218,13 @@ def pending_fields(pending: list[PendingItem] | None, state: WorkflowState) -> l
         return [("Waiting for", "unknown: this engine's API does not say (wf serve and the local engine do)")]
     now = datetime.now(timezone.utc)
     fields = []
-    waits = [pending_line(i, now) for i in pending if i.kind not in ("unconsumed_event", "no_worker")]
+    waits, warnings = waits_and_warnings(pending, now)
     if waits:
         fields.append(("Waiting for", "\n".join(waits)))
     unconsumed = [pending_line(i, now) for i in pending if i.kind == "unconsumed_event"]
     if unconsumed:
         fields.append(("Not consumed", "\n".join(unconsumed)))
-    for i in pending:
-        if i.kind == "no_worker":
-            fields.append(("Warning", i.message or "no live worker can run it"))
+    fields.extend(("Warning", w) for w in warnings)
     return fields
 
 
@@ -232,10 +237,10 @@ def wait_status(instance_id: str, state: WorkflowState | None, pending: list[Pen
     if problem:
         parts.append(problem)
     now = datetime.now(timezone.utc)
-    waits = [pending_line(i, now) for i in pending or [] if i.kind not in ("unconsumed_event", "no_worker")]
+    waits, warnings = waits_and_warnings(pending or [], now)
     if waits:
         parts.append("waits for " + waits[0] + (f" (+{len(waits) - 1} more)" if len(waits) > 1 else ""))
-    parts.extend(i.message or "no live worker can run it" for i in pending or [] if i.kind == "no_worker")
+    parts.extend(warnings)
     return " · ".join(parts)
 
 
@@ -261,8 +266,9 @@ class HistoryClock:
     earlier than every event before it: ELAPSED is that running maximum, and ARRIVED an arrival
     time that differs from it. One clock spans a followed history's batches."""
 
-    def __init__(self, start: datetime | None = None) -> None:
-        self.start, self.latest = start, start
+    def __init__(self) -> None:
+        self.start: datetime | None = None  # the first event's time
+        self.latest: datetime | None = None  # the latest time recorded so far
 
     def times(self, ev: HistoryEvent) -> tuple[str, str]:
         """(ELAPSED, ARRIVED) of the next event: ARRIVED is '' unless it shows another time."""
