@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from cli_testing import WF_EXE, run_wf, wf_env
+from cli_testing import WF_EXE, run_wf, wait_until, wf_env
 
 from wf.cli import fast
 
@@ -25,6 +25,9 @@ def through_click(db: str, *args: str) -> subprocess.CompletedProcess:
 def store(db, backend, finished):
     finished("doubler", "21", "d1")
     backend.start("waiter", instance_id="w1")
+    # The in-process runtime runs w1 meanwhile: let it reach its wait, so both reads see one history.
+    wait_until(lambda: [e.event_type for e in backend.history("w1")] == ["ExecutionStarted"]
+               and backend.get("w1").runtime_status.name == "RUNNING", what="w1 to wait for its event")
     backend.start("doubler", input="1", instance_id="later", start_at=__import__("datetime").datetime(2100, 1, 1))
     from wf.backends.local import LocalBackend
 
